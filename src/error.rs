@@ -1,0 +1,99 @@
+//! The error type of the runtime-length API.
+
+use core::fmt;
+
+/// Which caller buffer an [`Error::LengthMismatch`] is about.
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Buffer {
+    /// The queries, `q_len × heads × head_dim` values.
+    Query,
+    /// The keys, `kv_len × kv_heads × head_dim` values.
+    Key,
+    /// The values, `kv_len × kv_heads × head_dim` values.
+    Value,
+    /// The output, `q_len × heads × head_dim` values.
+    Output,
+}
+
+impl fmt::Display for Buffer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Buffer::Query => "query",
+            Buffer::Key => "key",
+            Buffer::Value => "value",
+            Buffer::Output => "output",
+        })
+    }
+}
+
+/// Why a [`Shape`](crate::Shape) or its buffers were rejected.
+///
+/// Returned by [`causal_attention_dyn`](crate::causal_attention_dyn) before any
+/// arithmetic runs: on an error the output buffer is untouched.
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Error {
+    /// `heads`, `kv_heads` or `head_dim` is zero.
+    ZeroDimension {
+        /// The field that is zero: `"heads"`, `"kv_heads"` or `"head_dim"`.
+        field: &'static str,
+    },
+    /// `heads` is not a multiple of `kv_heads`, so query heads cannot be
+    /// grouped over key/value heads.
+    HeadsNotMultiple {
+        /// Number of query heads.
+        heads: usize,
+        /// Number of key/value heads.
+        kv_heads: usize,
+    },
+    /// More queries than keys: with bottom-right alignment the first queries
+    /// would see no key at all.
+    QueryLongerThanKeys {
+        /// Number of query positions.
+        q_len: usize,
+        /// Number of key/value positions.
+        kv_len: usize,
+    },
+    /// A buffer's length is not the one the shape implies.
+    LengthMismatch {
+        /// The buffer with the wrong length.
+        buffer: Buffer,
+        /// The length the shape implies.
+        expected: usize,
+        /// The length passed.
+        actual: usize,
+    },
+    /// A buffer length implied by the shape does not fit in `usize`.
+    SizeOverflow,
+    /// The scale is NaN or infinite.
+    NonFiniteScale,
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Error::ZeroDimension { field } => write!(f, "shape field `{field}` is zero"),
+            Error::HeadsNotMultiple { heads, kv_heads } => write!(
+                f,
+                "heads ({heads}) is not a multiple of kv_heads ({kv_heads})"
+            ),
+            Error::QueryLongerThanKeys { q_len, kv_len } => write!(
+                f,
+                "q_len ({q_len}) exceeds kv_len ({kv_len}): the first queries would see no key"
+            ),
+            Error::LengthMismatch {
+                buffer,
+                expected,
+                actual,
+            } => write!(
+                f,
+                "{buffer} buffer has {actual} values, the shape needs {expected}"
+            ),
+            Error::SizeOverflow => f.write_str("buffer size implied by the shape overflows usize"),
+            Error::NonFiniteScale => f.write_str("scale is NaN or infinite"),
+        }
+    }
+}
+
+impl core::error::Error for Error {}

@@ -1,0 +1,24 @@
+//! Scalar math: the only file that calls `libm`.
+//!
+//! `libm` is a port of musl's libm: correctly rounded in most cases and
+//! within 1 ULP everywhere for `expf` and `exp`, `sqrtf` is exact. Keeping every
+//! call here means a faster or more accurate exp is a change in one file.
+
+/// `e^x` in f32 (libm `expf`, < 1 ULP). `exp(0) == 1` exactly,
+/// `exp(-inf) == 0`, `exp(NaN)` is NaN.
+#[inline]
+pub(crate) fn exp(x: f32) -> f32 {
+    libm::expf(x)
+}
+
+/// `e^x` in f64 (libm `exp`, < 1 ULP), for the f64 oracle.
+#[inline]
+pub(crate) fn exp_f64(x: f64) -> f64 {
+    libm::exp(x)
+}
+
+/// Square root in f32, correctly rounded.
+#[inline]
+pub(crate) fn sqrt(x: f32) -> f32 {
+    libm::sqrtf(x)
+}

@@ -1,0 +1,408 @@
+//! The executable specification: a textbook version of every public kernel.
+//!
+//! Each function has the same signature and meaning as the fast one of the
+//! same name at the crate root, and computes it the way a textbook writes it:
+//! for each query, the full row of scores `sⱼ = scale · Σ_d q_d·kⱼ_d` over
+//! the visible keys `j ≤ i`, the row maximum `m`, `eⱼ = exp(sⱼ − m)`, the
+//! normaliser `z = Σⱼ eⱼ`, and `out = Σⱼ (eⱼ / z) · vⱼ` — every sum a plain
+//! left-to-right loop, no lanes, no fused multiply-add, no blocking.
+//! Obviously correct beats fast here; tests, benches and the host example
+//! compare the fast kernels with these.
+//!
+//! [`causal_attention_f64`] runs the same algorithm in f64 from the same f32
+//! inputs: the oracle the accuracy contract is stated against, and
+//! [`check_contract`] states the contract itself.
+//!
+//! ```
+//! let q = [[0.5f32, -1.0], [1.0, 0.0], [0.0, 2.0]];
+//! let k = [[1.0f32, 0.0], [0.0, 1.0], [1.0, 1.0]];
+//! let v = [[1.0f32, 2.0], [3.0, 4.0], [5.0, 6.0]];
+//! let mut fast = [[0.0f32; 2]; 3];
+//! let mut naive = [[0.0f32; 2]; 3];
+//! microattn::causal_attention(&q, &k, &v, &mut fast);
+//! microattn::reference::causal_attention(&q, &k, &v, &mut naive);
+//! for (a, b) in fast.iter().flatten().zip(naive.iter().flatten()) {
+//!     assert!((a - b).abs() <= 1e-6);
+//! }
+//! ```
+
+use core::ops::{Add, Div, Mul, Sub};
+
+use crate::error::Error;
+use crate::layout::Problem;
+use crate::{Shape, default_scale, math};
+
+/// The arithmetic the reference runs in: f32 (the naive kernel) or f64 (the
+/// oracle). Private: not an extension point.
+trait Real:
+    Copy
+    + PartialOrd
+    + Add<Output = Self>
+    + Sub<Output = Self>
+    + Mul<Output = Self>
+    + Div<Output = Self>
+{
+    const ZERO: Self;
+    const NEG_ZERO: Self;
+    const NEG_INFINITY: Self;
+    fn from_f32(x: f32) -> Self;
+    fn exp(self) -> Self;
+}
+
+impl Real for f32 {
+    const ZERO: Self = 0.0;
+    const NEG_ZERO: Self = -0.0;
+    const NEG_INFINITY: Self = f32::NEG_INFINITY;
+    fn from_f32(x: f32) -> Self {
+        x
+    }
+    fn exp(self) -> Self {
+        math::exp(self)
+    }
+}
+
+impl Real for f64 {
+    const ZERO: Self = 0.0;
+    const NEG_ZERO: Self = -0.0;
+    const NEG_INFINITY: Self = f64::NEG_INFINITY;
+    fn from_f32(x: f32) -> Self {
+        f64::from(x)
+    }
+    fn exp(self) -> Self {
+        math::exp_f64(self)
+    }
+}
+
+/// `Σ_d q_d·k_d`, left to right, in `T`.
+fn dot<T: Real>(q: &[f32], k: &[f32]) -> T {
+    q.iter()
+        .zip(k)
+        .fold(T::ZERO, |acc, (&a, &b)| acc + T::from_f32(a) * T::from_f32(b))
+}
+
+/// The largest score (NaN never wins; `-inf` for none).
+fn row_max<T: Real>(scores: impl Iterator<Item = T>) -> T {
+    scores.fold(T::NEG_INFINITY, |m, s| if s > m { s } else { m })
+}
+
+/// Softmax of a score row and the weighted sum of the value rows.
+///
+/// `scores` is walked three times (max, normaliser, weights), so it is a
+/// cheap-to-clone iterator: over a stored row, or recomputing each score.
+/// The sum starts at `-0.0` so that a single weight of 1 reproduces its value
+/// row exactly. With no score at all, `out` is 0.
+fn softmax_weighted_sum<'a, T: Real>(
+    scores: impl Iterator<Item = T> + Clone,
+    values: impl Iterator<Item = &'a [f32]>,
+    out: &mut [T],
+) {
+    let m = row_max(scores.clone());
+    let z = scores.clone().fold(T::ZERO, |z, s| z + (s - m).exp());
+    out.fill(T::NEG_ZERO);
+    let mut any = false;
+    for (s, v) in scores.zip(values) {
+        any = true;
+        let w = (s - m).exp() / z;
+        for (o, &x) in out.iter_mut().zip(v) {
+            *o = *o + w * T::from_f32(x);
+        }
+    }
+    if !any {
+        out.fill(T::ZERO);
+    }
+}
+
+/// Every row of a checked problem, recomputing each score when it is needed
+/// (no buffer of N scores, so it works for any runtime length without heap).
+fn run<T: Real>(p: &Problem<'_>, out: &mut [T]) {
+    let d = p.head_dim.get();
+    let token = p.q_token.get();
+    let scale = T::from_f32(p.scale);
+    let rows = p.q.chunks_exact(token).zip(out.chunks_exact_mut(token));
+    for (i, (q_tok, out_tok)) in rows.enumerate() {
+        for (h, (q, o)) in q_tok.chunks_exact(d).zip(out_tok.chunks_exact_mut(d)).enumerate() {
+            let g = h / p.group;
+            let visible = p.offset + i + 1;
+            let scores = p
+                .kv_rows(p.k, g, visible)
+                .map(|k| dot::<T>(q, k) * scale);
+            softmax_weighted_sum(scores, p.kv_rows(p.v, g, visible), o);
+        }
+    }
+}
+
+/// Textbook [`crate::causal_attention`]: one head, scale `1/√D`.
+pub fn causal_attention<const N: usize, const D: usize>(
+    q: &[[f32; D]; N],
+    k: &[[f32; D]; N],
+    v: &[[f32; D]; N],
+    out: &mut [[f32; D]; N],
+) {
+    causal_attention_scaled(q, k, v, default_scale(D), out);
+}
+
+/// Textbook [`crate::causal_attention_scaled`]: one head, any scale. Stores
+/// each query's score row in an `[f32; N]` on the stack.
+pub fn causal_attention_scaled<const N: usize, const D: usize>(
+    q: &[[f32; D]; N],
+    k: &[[f32; D]; N],
+    v: &[[f32; D]; N],
+    scale: f32,
+    out: &mut [[f32; D]; N],
+) {
+    let mut scores = [0.0f32; N];
+    for (i, (qi, oi)) in q.iter().zip(out.iter_mut()).enumerate() {
+        for (s, kj) in scores.iter_mut().zip(k).take(i + 1) {
+            *s = dot::<f32>(qi, kj) * scale;
+        }
+        let visible = scores.iter().copied().take(i + 1);
+        softmax_weighted_sum(visible, v.iter().map(|r| &r[..]), oi);
+    }
+}
+
+/// Textbook [`crate::causal_multi_head`]: H query heads over KVH key/value
+/// heads, scale `1/√D`.
+pub fn causal_multi_head<const N: usize, const H: usize, const KVH: usize, const D: usize>(
+    q: &[[[f32; D]; H]; N],
+    k: &[[[f32; D]; KVH]; N],
+    v: &[[[f32; D]; KVH]; N],
+    out: &mut [[[f32; D]; H]; N],
+) {
+    causal_multi_head_scaled(q, k, v, default_scale(D), out);
+}
+
+/// Textbook [`crate::causal_multi_head_scaled`]. Query head `h` reads
+/// key/value head `h / (H / KVH)`.
+pub fn causal_multi_head_scaled<
+    const N: usize,
+    const H: usize,
+    const KVH: usize,
+    const D: usize,
+>(
+    q: &[[[f32; D]; H]; N],
+    k: &[[[f32; D]; KVH]; N],
+    v: &[[[f32; D]; KVH]; N],
+    scale: f32,
+    out: &mut [[[f32; D]; H]; N],
+) {
+    const { crate::attention::assert_heads::<N, H, KVH, D>() };
+    let mut scores = [0.0f32; N];
+    for (i, (qi, oi)) in q.iter().zip(out.iter_mut()).enumerate() {
+        for (h, (qh, oh)) in qi.iter().zip(oi.iter_mut()).enumerate() {
+            let g = h / (H / KVH);
+            for (s, kj) in scores.iter_mut().zip(k).take(i + 1) {
+                *s = dot::<f32>(qh, head(kj, g)) * scale;
+            }
+            let visible = scores.iter().copied().take(i + 1);
+            softmax_weighted_sum(visible, v.iter().map(|vj| head(vj, g)), oh);
+        }
+    }
+}
+
+/// Row `g` of one token's key/value heads (`g < KVH` by construction).
+fn head<const D: usize, const KVH: usize>(token: &[[f32; D]; KVH], g: usize) -> &[f32] {
+    token.get(g).map_or(&[], |row| row)
+}
+
+/// Textbook [`crate::attention_weights`]: row `i` holds the softmax of the
+/// scores of query `i` over keys `0..=i` and exact zeros above the diagonal.
+pub fn attention_weights<const N: usize, const D: usize>(
+    q: &[[f32; D]; N],
+    k: &[[f32; D]; N],
+    scale: f32,
+    weights: &mut [[f32; N]; N],
+) {
+    weights_in::<f32, N, D>(q, k, scale, weights);
+}
+
+/// The f64 oracle of [`crate::attention_weights`]: the same algorithm in f64
+/// from the same f32 inputs and scale.
+pub fn attention_weights_f64<const N: usize, const D: usize>(
+    q: &[[f32; D]; N],
+    k: &[[f32; D]; N],
+    scale: f32,
+    weights: &mut [[f64; N]; N],
+) {
+    weights_in::<f64, N, D>(q, k, scale, weights);
+}
+
+fn weights_in<T: Real, const N: usize, const D: usize>(
+    q: &[[f32; D]; N],
+    k: &[[f32; D]; N],
+    scale: f32,
+    weights: &mut [[T; N]; N],
+) {
+    let scale = T::from_f32(scale);
+    for (i, (qi, wi)) in q.iter().zip(weights.iter_mut()).enumerate() {
+        for (j, (w, kj)) in wi.iter_mut().zip(k).enumerate() {
+            *w = if j <= i {
+                dot::<T>(qi, kj) * scale
+            } else {
+                T::ZERO
+            };
+        }
+        if let Some(visible) = wi.get_mut(..=i) {
+            softmax_slice(visible);
+        }
+    }
+}
+
+/// Textbook [`crate::softmax`]: max, exp of the differences, sum, divide.
+pub fn softmax<const N: usize>(row: &mut [f32; N]) {
+    softmax_slice(row);
+}
+
+/// The f64 oracle of [`crate::softmax`]: `out = softmax(row)` in f64.
+pub fn softmax_f64<const N: usize>(row: &[f32; N], out: &mut [f64; N]) {
+    for (o, &x) in out.iter_mut().zip(row) {
+        *o = f64::from(x);
+    }
+    softmax_slice(out);
+}
+
+fn softmax_slice<T: Real>(row: &mut [T]) {
+    let m = row_max(row.iter().copied());
+    let mut z = T::ZERO;
+    for x in row.iter_mut() {
+        *x = (*x - m).exp();
+        z = z + *x;
+    }
+    for x in row.iter_mut() {
+        *x = *x / z;
+    }
+}
+
+/// Textbook [`crate::causal_attention_dyn`]: same checks, same errors,
+/// computed in f32.
+///
+/// # Errors
+/// As [`crate::causal_attention_dyn`].
+pub fn causal_attention_dyn(
+    shape: &Shape,
+    q: &[f32],
+    k: &[f32],
+    v: &[f32],
+    out: &mut [f32],
+) -> Result<(), Error> {
+    let p = shape.check(q, k, v, out.len())?;
+    run::<f32>(&p, out);
+    Ok(())
+}
+
+/// The f64 oracle: the reference algorithm run in f64 from the same f32
+/// inputs (and the same f32 scale), in the runtime layout of
+/// [`crate::causal_attention_dyn`]. Its error is ~1e-16 relative, far below
+/// anything f32 can show, so the accuracy contract measures against it.
+///
+/// # Errors
+/// As [`crate::causal_attention_dyn`].
+pub fn causal_attention_f64(
+    shape: &Shape,
+    q: &[f32],
+    k: &[f32],
+    v: &[f32],
+    out: &mut [f64],
+) -> Result<(), Error> {
+    let p = shape.check(q, k, v, out.len())?;
+    run::<f64>(&p, out);
+    Ok(())
+}
+
+/// A breach of the accuracy contract found by [`check_contract`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ContractViolation {
+    /// Index of the worst value.
+    pub index: usize,
+    /// `max |out − ref64|` over finite positions (NaN where one side alone is NaN).
+    pub error: f64,
+    /// The bound it had to meet.
+    pub bound: f64,
+}
+
+impl core::fmt::Display for ContractViolation {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(
+            f,
+            "accuracy contract broken at index {}: error {:e} > bound {:e}",
+            self.index, self.error, self.bound
+        )
+    }
+}
+
+impl core::error::Error for ContractViolation {}
+
+/// The accuracy contract of every fast kernel, as a check:
+///
+/// `max|out − ref64| ≤ 2·max|naive32 − ref64| + 4ε·max|ref64|`
+///
+/// where `ref64` is [`causal_attention_f64`], `naive32` the reference run in
+/// f32 on the same inputs and ε = `f32::EPSILON`; maxima run over the whole
+/// output. Why this bound: the fast kernel does the same arithmetic in a
+/// different order (lanes, blocks, rescaling, fused multiply-add), so its
+/// rounding error is of the same kind and size as the textbook's; the factor 2
+/// absorbs an unlucky order, and `4ε·max|ref64|` covers the few roundings of the
+/// final division and rescale when the textbook happens to be exact. A
+/// non-finite value must be matched exactly: NaN where and only where
+/// `ref64` is NaN, the same infinity where it is infinite.
+///
+/// # Errors
+/// The worst position and the bound it broke; a position where exactly one
+/// side is NaN (or the infinities differ) is reported with `error = NaN`. Length
+/// mismatches are reported at index `min` of the lengths.
+///
+/// ```
+/// use microattn::reference::check_contract;
+/// let ref64 = [1.0f64, 2.0];
+/// assert!(check_contract(&[1.0, 2.0], &[1.0, 2.0], &ref64).is_ok());
+/// assert!(check_contract(&[1.0, 2.5], &[1.0, 2.0], &ref64).is_err());
+/// assert!(check_contract(&[1.0, f32::NAN], &[1.0, 2.0], &ref64).is_err());
+/// ```
+pub fn check_contract(
+    out: &[f32],
+    naive32: &[f32],
+    ref64: &[f64],
+) -> Result<(), ContractViolation> {
+    let n = ref64.len();
+    if out.len() != n || naive32.len() != n {
+        let index = out.len().min(naive32.len()).min(n);
+        return Err(ContractViolation {
+            index,
+            error: f64::NAN,
+            bound: 0.0,
+        });
+    }
+    let finite_abs = |x: f64| if x.is_finite() { x.abs() } else { 0.0 };
+    let mut naive_err = 0.0f64;
+    let mut ref_max = 0.0f64;
+    for (&a, &r) in naive32.iter().zip(ref64) {
+        if r.is_finite() {
+            naive_err = naive_err.max(finite_abs(f64::from(a) - r));
+        }
+        ref_max = ref_max.max(finite_abs(r));
+    }
+    let bound = 2.0 * naive_err + 4.0 * f64::from(f32::EPSILON) * ref_max;
+    let mut worst: Option<ContractViolation> = None;
+    for (index, (&o, &r)) in out.iter().zip(ref64).enumerate() {
+        let o = f64::from(o);
+        let error = if r.is_finite() {
+            (o - r).abs()
+        } else if (r.is_nan() && o.is_nan()) || o == r {
+            0.0
+        } else {
+            f64::NAN
+        };
+        let breaks = error.is_nan() || error > bound;
+        let worse = match worst {
+            None => true,
+            Some(w) => !w.error.is_nan() && (error.is_nan() || error > w.error),
+        };
+        if breaks && worse {
+            worst = Some(ContractViolation {
+                index,
+                error,
+                bound,
+            });
+        }
+    }
+    worst.map_or(Ok(()), Err)
+}

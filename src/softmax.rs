@@ -1,0 +1,113 @@
+//! Stable softmax: on a whole row, and online (one block of scores at a time).
+
+use crate::{math, simd};
+
+/// Numerically stable softmax of a fixed row, in place.
+///
+/// Computes `row[j] = exp(row[j] − m) / Σ_k exp(row[k] − m)` with `m` the
+/// row's maximum, so no `exp` overflows whatever the inputs' magnitude; the
+/// largest entry gets `exp(0) = 1` before normalisation, so the sum is ≥ 1.
+///
+/// Results are bit-identical to [`reference::softmax`](crate::reference::softmax)
+/// (same exp, same summation order; the maximum is order-independent).
+///
+/// Non-finite values: a NaN anywhere makes the whole row NaN; a `+inf` makes
+/// the row NaN (`inf − inf`); `-inf` entries get weight 0 unless every entry
+/// is `-inf`, which gives NaN. An empty row is left as it is.
+///
+/// ```
+/// let mut row = [1.0f32, 2.0, 3.0];
+/// microattn::softmax(&mut row);
+/// assert!((row.iter().sum::<f32>() - 1.0).abs() < 1e-6);
+/// assert!(row[0] < row[1] && row[1] < row[2]);
+///
+/// // Huge scores do not overflow: the maximum is subtracted first.
+/// let mut big = [1.0e4f32, 1.0e4 - 1.0];
+/// microattn::softmax(&mut big);
+/// assert!(big[0].is_finite() && big[0] > big[1]);
+/// ```
+#[inline]
+pub fn softmax<const N: usize>(row: &mut [f32; N]) {
+    softmax_slice(row);
+}
+
+/// [`softmax`] on a row of any length (the kernels call it on causal prefixes).
+pub(crate) fn softmax_slice(row: &mut [f32]) {
+    let m = simd::max(row);
+    let mut sum = 0.0f32;
+    for x in row.iter_mut() {
+        *x = math::exp(*x - m);
+        sum += *x;
+    }
+    simd::div(row, sum);
+}
+
+/// Running state of an online softmax over one row of scores, seen a block at
+/// a time: the running maximum `m` and the running sum `l = Σ exp(s − m)`.
+///
+/// The weighted accumulator that goes with it lives with the caller; when a
+/// block raises the maximum, [`Online::enter_block`] returns the factor
+/// `exp(m_old − m_new)` by which the caller rescales that accumulator (and
+/// `l` is rescaled here). No rescale happens when the maximum does not grow.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Online {
+    m: f32,
+    l: f32,
+    started: bool,
+}
+
+/// What the caller must do to its accumulator before adding a block.
+pub(crate) enum Rescale {
+    /// First block: the accumulator must start from `-0.0` (so that adding
+    /// `1·v` gives `v` exactly, including `-0.0`).
+    Start,
+    /// Keep the accumulator as it is.
+    Keep,
+    /// Multiply the accumulator by this factor in `[0, 1)`.
+    By(f32),
+}
+
+impl Online {
+    /// No score seen yet.
+    #[inline(always)]
+    pub(crate) const fn new() -> Self {
+        Online {
+            m: f32::NEG_INFINITY,
+            l: 0.0,
+            started: false,
+        }
+    }
+
+    /// Takes the maximum of the next block (NaN-ignoring, see `simd::max`)
+    /// and says how to treat the accumulator.
+    #[inline(always)]
+    pub(crate) fn enter_block(&mut self, block_max: f32) -> Rescale {
+        if !self.started {
+            self.started = true;
+            self.m = block_max;
+            Rescale::Start
+        } else if block_max > self.m {
+            let alpha = math::exp(self.m - block_max);
+            self.m = block_max;
+            self.l *= alpha;
+            Rescale::By(alpha)
+        } else {
+            Rescale::Keep
+        }
+    }
+
+    /// The unnormalised weight `exp(s − m)` of score `s` under the current
+    /// maximum, added to the running sum.
+    #[inline(always)]
+    pub(crate) fn weight(&mut self, s: f32) -> f32 {
+        let p = math::exp(s - self.m);
+        self.l += p;
+        p
+    }
+
+    /// The running sum `l`; the final output is the accumulator divided by it.
+    #[inline(always)]
+    pub(crate) fn sum(&self) -> f32 {
+        self.l
+    }
+}
