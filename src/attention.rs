@@ -2,9 +2,9 @@
 //! time, so these cannot fail.
 
 use crate::kernel;
-use crate::layout::Problem;
+use crate::layout::{Fixed, Problem};
+use crate::math;
 use crate::softmax::softmax_slice;
-use crate::{math, simd};
 
 /// The default score scale `1/√head_dim` (`inf` for a zero head dimension,
 /// which no entry point accepts).
@@ -20,8 +20,12 @@ pub fn default_scale(head_dim: usize) -> f32 {
 
 /// Compile-time shape check shared by every fixed-size entry point:
 /// no zero dimension, and `H` a multiple of `KVH`.
-pub(crate) const fn assert_heads<const N: usize, const H: usize, const KVH: usize, const D: usize>()
-{
+pub(crate) const fn assert_heads<
+    const N: usize,
+    const H: usize,
+    const KVH: usize,
+    const D: usize,
+>() {
     assert!(N > 0, "sequence length N must be at least 1");
     assert!(D > 0, "head dimension D must be at least 1");
     assert!(H > 0, "number of query heads H must be at least 1");
@@ -40,7 +44,7 @@ fn run_fixed<const N: usize, const H: usize, const KVH: usize, const D: usize>(
     out: &mut [f32],
 ) {
     const { assert_heads::<N, H, KVH, D>() };
-    if let Ok(p) = Problem::new(N, N, H, KVH, D, scale, (q, k, v), out.len()) {
+    if let Ok(p) = Problem::<Fixed<D>>::new(N, N, H, KVH, D, scale, (q, k, v), out.len()) {
         kernel::run(&p, out);
     }
 }
@@ -197,14 +201,17 @@ pub fn attention_weights<const N: usize, const D: usize>(
     const { assert_heads::<N, 1, 1, D>() };
     for (i, (qi, wi)) in q.iter().zip(weights.iter_mut()).enumerate() {
         for (j, (w, kj)) in wi.iter_mut().zip(k).enumerate() {
-            *w = if j <= i {
-                simd::dot(qi, kj) * scale
-            } else {
-                0.0
-            };
+            *w = if j <= i { dot(qi, kj) * scale } else { 0.0 };
         }
         if let Some(visible) = wi.get_mut(..=i) {
             softmax_slice(visible);
         }
     }
+}
+
+/// `Σ_d q[d]·k[d]` in order of `d`, each step rounded on its own: the
+/// reference's dot product, so the weights' scores are bit-identical to it.
+#[inline(always)]
+fn dot(q: &[f32], k: &[f32]) -> f32 {
+    q.iter().zip(k).fold(0.0, |acc, (a, b)| acc + a * b)
 }

@@ -4,7 +4,7 @@
 use crate::attention::default_scale;
 use crate::error::Error;
 use crate::kernel;
-use crate::layout::Problem;
+use crate::layout::{Dynamic, Problem};
 
 /// The shape of a runtime-length causal attention call.
 ///
@@ -55,7 +55,13 @@ impl Shape {
     /// every check happens at the call that uses the shape.
     #[must_use]
     #[inline]
-    pub fn new(q_len: usize, kv_len: usize, heads: usize, kv_heads: usize, head_dim: usize) -> Self {
+    pub fn new(
+        q_len: usize,
+        kv_len: usize,
+        heads: usize,
+        kv_heads: usize,
+        head_dim: usize,
+    ) -> Self {
         Shape {
             q_len,
             kv_len,
@@ -81,7 +87,9 @@ impl Shape {
     #[must_use]
     #[inline]
     pub fn q_elems(&self) -> Option<usize> {
-        self.q_len.checked_mul(self.heads)?.checked_mul(self.head_dim)
+        self.q_len
+            .checked_mul(self.heads)?
+            .checked_mul(self.head_dim)
     }
 
     /// Number of values in `k` and in `v`, or `None` if it overflows `usize`.
@@ -92,7 +100,9 @@ impl Shape {
     #[must_use]
     #[inline]
     pub fn kv_elems(&self) -> Option<usize> {
-        self.kv_len.checked_mul(self.kv_heads)?.checked_mul(self.head_dim)
+        self.kv_len
+            .checked_mul(self.kv_heads)?
+            .checked_mul(self.head_dim)
     }
 
     /// The one validation of the runtime API (shared with the reference).
@@ -102,7 +112,7 @@ impl Shape {
         k: &'a [f32],
         v: &'a [f32],
         out_len: usize,
-    ) -> Result<Problem<'a>, Error> {
+    ) -> Result<Problem<'a, Dynamic>, Error> {
         if !self.scale.is_finite() {
             return Err(Error::NonFiniteScale);
         }

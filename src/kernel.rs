@@ -1,84 +1,134 @@
 //! The fused online-softmax kernel.
 //!
-//! For each query row the keys it sees are taken in blocks of [`BLOCK`]:
-//! the block's scores `scale · q·kⱼ` are computed on lanes, the running
-//! maximum is raised (and the accumulator rescaled) only if the block beats
-//! it, then `exp(sⱼ − m)·vⱼ` is added to the accumulator. The accumulator is
-//! the caller's output row itself, divided by the running sum at the end, so
-//! the working memory per query is the `BLOCK` scores and nothing of size N.
+//! Keys are taken in blocks of [`BLOCK`]: a block's scores `scale · q·kⱼ`
+//! are computed on lanes, the running maximum is raised (and the accumulator
+//! rescaled) only if the block beats it, then `exp(sⱼ − m)·vⱼ` is added to
+//! the accumulator. The accumulator is the caller's output row itself, divided
+//! by the running sum at the end, so the working memory per query is one
+//! block of scores and nothing of size N.
 //!
-//! Determinism by construction: a row's blocks always start at key 0 and its
-//! result depends only on the keys and values it sees, so a query's output is
-//! unchanged, bit for bit, by anything at later positions.
+//! Queries of one head are taken in tiles of [`TILE`] consecutive positions:
+//! each block of keys and values is loaded once and used by every query of
+//! the tile that sees it, so K and V stream from memory once per tile rather
+//! than once per query.
+//!
+//! Determinism by construction: every query's keys are cut into blocks
+//! starting at position 0, and a query's update for a block depends only on
+//! the keys of that block it sees (lanes it does not see are masked to `-inf`
+//! and weigh exactly 0). So a query's result is the same bits whatever tile
+//! it is in, and nothing at a later position can change it.
 
-use crate::layout::{Problem, Row};
-use crate::simd;
+use crate::layout::{KvHead, Problem, Width};
+use crate::simd::{self, Block, Scores};
 use crate::softmax::{Online, Rescale};
 
 /// Keys per block: one lane's worth of scores between two max updates.
 pub(crate) const BLOCK: usize = simd::LANES;
 
+/// Query positions per tile (they share each loaded block of keys).
+pub(crate) const TILE: usize = 8;
+
 /// Runs causal attention on a checked problem, writing every output value.
 #[inline(always)]
-pub(crate) fn run(p: &Problem<'_>, out: &mut [f32]) {
-    for Row {
-        q,
-        out,
-        kv_head,
-        visible,
-    } in p.rows(out)
-    {
-        let keys = p.kv_rows(p.k, kv_head, visible);
-        let values = p.kv_rows(p.v, kv_head, visible);
-        attend_row(q, keys.zip(values), p.scale, out);
+pub(crate) fn run<W: Width>(p: &Problem<'_, W>, out: &mut [f32]) {
+    let heads = p.heads.get();
+    for h in 0..heads {
+        let kv = p.kv_head(h / p.group);
+        let q_rows = p.width.rows(p.q).skip(h).step_by(heads);
+        let out_rows = p.width.rows_mut(out).skip(h).step_by(heads);
+        let mut rows = q_rows.zip(out_rows);
+        let mut first_visible = p.offset + 1;
+        loop {
+            let mut tile: [Option<(&W::Row, &mut W::Row)>; TILE] = [const { None }; TILE];
+            for slot in tile.iter_mut() {
+                *slot = rows.next();
+                if slot.is_none() {
+                    break;
+                }
+            }
+            if tile[0].is_none() {
+                break;
+            }
+            attend_tile(&mut tile, kv, first_visible, p.scale);
+            first_visible += TILE;
+        }
     }
 }
 
-/// One query row: `out = Σⱼ softmax(scale·q·kⱼ)ⱼ · vⱼ` over the `(kⱼ, vⱼ)`
-/// pairs of `kv`, in order. With no pair at all, `out` is set to 0.
+/// A tile of queries at consecutive positions: query `t` of the tile sees
+/// the first `first_visible + t` positions of `kv`. For each query,
+/// `out = Σⱼ softmax(scale·q·kⱼ)ⱼ · vⱼ` over those positions; a query that
+/// sees none gets 0. Empty slots (`None`) end the tile.
 ///
-/// `q`, every `kⱼ`, every `vⱼ` and `out` have the same length (checked by
-/// [`Problem::new`]).
+/// `q`, every row of `kv` and `out` have the same length (checked by
+/// [`Problem::new`]); with a fixed head dimension that length is a
+/// type-level constant and the lane loops unroll.
 #[inline(always)]
-pub(crate) fn attend_row<'a>(
-    q: &[f32],
-    mut kv: impl Iterator<Item = (&'a [f32], &'a [f32])>,
+pub(crate) fn attend_tile<W: Width>(
+    tile: &mut [Option<(&W::Row, &mut W::Row)>; TILE],
+    kv: KvHead<'_, W>,
+    first_visible: usize,
     scale: f32,
-    out: &mut [f32],
 ) {
-    let mut state = Online::new();
-    let mut scores = [0.0f32; BLOCK];
-    let mut values: [&[f32]; BLOCK] = [&[]; BLOCK];
-    let mut seen_any = false;
-    loop {
-        let mut n = 0;
-        while n < BLOCK {
-            let Some((k, v)) = kv.next() else { break };
-            scores[n] = simd::dot(q, k) * scale;
-            values[n] = v;
-            n += 1;
+    let Some(q0) = tile[0].as_ref().map(|(q, _)| *q) else {
+        return;
+    };
+    let count = tile.iter().take_while(|slot| slot.is_some()).count();
+    let last_visible = first_visible + count.saturating_sub(1);
+    let mut states = [Online::new(); TILE];
+    let mut start = 0;
+    while start < last_visible {
+        let Some((k0, v0)) = kv.at(start) else { break };
+        let n_max = (last_visible - start).min(BLOCK);
+        // Slots past `n_max` repeat the first row; each query's `n` keeps the
+        // lanes it does not see out of its sums.
+        let mut keys: Block<'_, W::Row> = [k0; BLOCK];
+        let mut values: Block<'_, W::Row> = [v0; BLOCK];
+        let slots = keys.iter_mut().zip(values.iter_mut()).enumerate();
+        for (j, (slot_k, slot_v)) in slots.take(n_max).skip(1) {
+            if let Some((k, v)) = kv.at(start + j) {
+                (*slot_k, *slot_v) = (k, v);
+            }
         }
-        let (block, block_values) = (&scores[..n], &values[..n]);
-        if block.is_empty() {
-            break;
+        let queries = tile
+            .each_ref()
+            .map(|slot| slot.as_ref().map_or(q0, |(q, _)| *q));
+        let scores = simd::dot_tile(&queries, &keys, scale);
+        let per_query = tile.iter_mut().zip(states.iter_mut()).zip(scores);
+        for (t, ((slot, state), scores)) in per_query.enumerate() {
+            let Some((_, out)) = slot else { break };
+            let visible = first_visible + t;
+            if visible > start {
+                let n = (visible - start).min(BLOCK);
+                update(&mut **out, state, scores.masked(n), &values, n);
+            }
         }
-        seen_any = true;
-        match state.enter_block(simd::max(block)) {
-            Rescale::Start => out.fill(-0.0),
-            Rescale::Keep => {}
-            Rescale::By(alpha) => simd::scale(out, alpha),
-        }
-        for (&s, v) in block.iter().zip(block_values) {
-            let p = state.weight(s);
-            simd::axpy(out, p, v);
-        }
-        if n < BLOCK {
-            break;
+        start += BLOCK;
+    }
+    for (slot, state) in tile.iter_mut().zip(&states) {
+        let Some((_, out)) = slot else { break };
+        match state.sum() {
+            Some(l) => simd::div(out.as_mut(), l),
+            None => out.as_mut().fill(0.0),
         }
     }
-    if seen_any {
-        simd::div(out, state.sum());
-    } else {
-        out.fill(0.0);
+}
+
+/// One query's update by one block of scores, of which the first `n` (the
+/// keys it sees) are unmasked.
+#[inline(always)]
+fn update<R: ?Sized + AsRef<[f32]> + AsMut<[f32]>>(
+    out: &mut R,
+    state: &mut Online,
+    scores: Scores,
+    values: &Block<'_, R>,
+    n: usize,
+) {
+    match state.enter_block(scores.max()) {
+        Rescale::Start => out.as_mut().fill(-0.0),
+        Rescale::Keep => {}
+        Rescale::By(alpha) => simd::scale(out.as_mut(), alpha),
     }
+    let p = state.weights(scores);
+    simd::axpy_block(out, p, values, n);
 }

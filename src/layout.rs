@@ -6,6 +6,84 @@ use core::num::NonZeroUsize;
 
 use crate::error::{Buffer, Error};
 
+/// The width of one head's row: known at compile time ([`Fixed`]) or at run
+/// time ([`Dynamic`]).
+///
+/// The kernel is generic over it so that a fixed head dimension reaches the
+/// lane loops as a type-level array length (`&[f32; D]`), which lets them
+/// unroll, while runtime lengths run the same code on `&[f32]` rows.
+pub(crate) trait Width: Copy {
+    /// One head's row: `[f32; D]` or `[f32]`.
+    type Row: ?Sized + AsRef<[f32]> + AsMut<[f32]> + 'static;
+    /// The width for `head_dim`, if this kind of width can have it.
+    fn new(head_dim: usize) -> Option<Self>;
+    /// The head dimension (non-zero).
+    fn get(self) -> NonZeroUsize;
+    /// `flat` cut into consecutive rows (a trailing partial row is dropped).
+    fn rows(self, flat: &[f32]) -> impl Iterator<Item = &Self::Row> + Clone;
+    /// `flat` cut into consecutive mutable rows.
+    fn rows_mut(self, flat: &mut [f32]) -> impl Iterator<Item = &mut Self::Row>;
+    /// Row `index` of `flat`, if it is whole.
+    fn row(self, flat: &[f32], index: usize) -> Option<&Self::Row>;
+}
+
+/// A head dimension fixed at compile time, `D > 0`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Fixed<const D: usize>;
+
+impl<const D: usize> Width for Fixed<D> {
+    type Row = [f32; D];
+    #[inline(always)]
+    fn new(head_dim: usize) -> Option<Self> {
+        (head_dim == D && D > 0).then_some(Fixed)
+    }
+    #[inline(always)]
+    fn get(self) -> NonZeroUsize {
+        NonZeroUsize::new(D).unwrap_or(NonZeroUsize::MIN)
+    }
+    #[inline(always)]
+    fn rows(self, flat: &[f32]) -> impl Iterator<Item = &[f32; D]> + Clone {
+        flat.as_chunks::<D>().0.iter()
+    }
+    #[inline(always)]
+    fn rows_mut(self, flat: &mut [f32]) -> impl Iterator<Item = &mut [f32; D]> {
+        flat.as_chunks_mut::<D>().0.iter_mut()
+    }
+    #[inline(always)]
+    fn row(self, flat: &[f32], index: usize) -> Option<&[f32; D]> {
+        flat.as_chunks::<D>().0.get(index)
+    }
+}
+
+/// A head dimension known at run time.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Dynamic(NonZeroUsize);
+
+impl Width for Dynamic {
+    type Row = [f32];
+    #[inline(always)]
+    fn new(head_dim: usize) -> Option<Self> {
+        NonZeroUsize::new(head_dim).map(Dynamic)
+    }
+    #[inline(always)]
+    fn get(self) -> NonZeroUsize {
+        self.0
+    }
+    #[inline(always)]
+    fn rows(self, flat: &[f32]) -> impl Iterator<Item = &[f32]> + Clone {
+        flat.chunks_exact(self.0.get())
+    }
+    #[inline(always)]
+    fn rows_mut(self, flat: &mut [f32]) -> impl Iterator<Item = &mut [f32]> {
+        flat.chunks_exact_mut(self.0.get())
+    }
+    #[inline(always)]
+    fn row(self, flat: &[f32], index: usize) -> Option<&[f32]> {
+        let d = self.0.get();
+        flat.get(index.checked_mul(d)?..)?.get(..d)
+    }
+}
+
 /// Causal attention problem whose shape and buffers have been checked.
 ///
 /// Invariants, enforced by [`Problem::new`] and nowhere else:
@@ -19,23 +97,26 @@ use crate::error::{Buffer, Error};
 ///
 /// Layout is token-major: value `(token, head, dim)` of `q` is at
 /// `(token·heads + head)·head_dim + dim`, likewise `k`/`v` with `kv_heads`.
+/// So the rows of `q` (and `out`) in order are (token 0, head 0), (token 0,
+/// head 1), …, and the rows of key/value head `g` are every `kv_heads`-th row
+/// of `k`/`v` starting at row `g`.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct Problem<'a> {
+pub(crate) struct Problem<'a, W> {
     pub(crate) q: &'a [f32],
     pub(crate) k: &'a [f32],
     pub(crate) v: &'a [f32],
     pub(crate) scale: f32,
-    /// Position of query 0 among the keys (`kv_len − q_len`).
+    pub(crate) width: W,
+    /// Position of query 0 among the keys (`kv_len − q_len`), so query `i`
+    /// sees `offset + i + 1` keys.
     pub(crate) offset: usize,
+    pub(crate) heads: NonZeroUsize,
     /// Query heads per key/value head (`heads / kv_heads`).
     pub(crate) group: NonZeroUsize,
-    pub(crate) kv_heads: NonZeroUsize,
-    pub(crate) head_dim: NonZeroUsize,
-    /// Values per query token (`heads · head_dim`).
-    pub(crate) q_token: NonZeroUsize,
+    kv_heads: NonZeroUsize,
 }
 
-impl<'a> Problem<'a> {
+impl<'a, W: Width> Problem<'a, W> {
     /// Checks a shape against the buffers. `out_len` is the output buffer's
     /// length (the output itself stays with the caller, untouched on error).
     ///
@@ -56,7 +137,8 @@ impl<'a> Problem<'a> {
         let nz = |x: usize, field| NonZeroUsize::new(x).ok_or(Error::ZeroDimension { field });
         let heads_nz = nz(heads, "heads")?;
         let kv_heads = nz(kv_heads, "kv_heads")?;
-        let head_dim = nz(head_dim, "head_dim")?;
+        let width = W::new(head_dim).ok_or(Error::ZeroDimension { field: "head_dim" })?;
+        let d = width.get();
         if heads % kv_heads != 0 {
             return Err(Error::HeadsNotMultiple {
                 heads,
@@ -67,10 +149,8 @@ impl<'a> Problem<'a> {
         let offset = kv_len
             .checked_sub(q_len)
             .ok_or(Error::QueryLongerThanKeys { q_len, kv_len })?;
-        let q_token = heads_nz
-            .checked_mul(head_dim)
-            .ok_or(Error::SizeOverflow)?;
-        let kv_token = kv_heads.checked_mul(head_dim).ok_or(Error::SizeOverflow)?;
+        let q_token = heads_nz.checked_mul(d).ok_or(Error::SizeOverflow)?;
+        let kv_token = kv_heads.checked_mul(d).ok_or(Error::SizeOverflow)?;
         let q_elems = q_len
             .checked_mul(q_token.get())
             .ok_or(Error::SizeOverflow)?;
@@ -97,64 +177,97 @@ impl<'a> Problem<'a> {
             k,
             v,
             scale,
+            width,
             offset,
+            heads: heads_nz,
             group,
             kv_heads,
-            head_dim,
-            q_token,
         })
     }
 
-    /// Rows of key/value head `g` (every `kv_heads`-th row of `buf`, starting
-    /// at row `g`), for the first `visible` positions.
+    /// Rows of key/value head `g` in `buf` (`k` or `v`), for the first
+    /// `visible` positions.
     #[inline(always)]
     pub(crate) fn kv_rows(
         &self,
         buf: &'a [f32],
         g: usize,
         visible: usize,
-    ) -> impl Iterator<Item = &'a [f32]> + Clone + use<'a> {
-        buf.chunks_exact(self.head_dim.get())
+    ) -> impl Iterator<Item = &'a W::Row> + Clone + use<'a, W> {
+        self.width
+            .rows(buf)
             .skip(g)
             .step_by(self.kv_heads.get())
             .take(visible)
     }
 
-    /// Every (query position `i`, query head `h`) pair in output order, with
-    /// its query row, the key/value head it reads and how many keys it sees.
-    /// `out` is cut into the matching rows.
+    /// The keys and values of key/value head `g`, by position.
     #[inline(always)]
-    pub(crate) fn rows<'o>(
+    pub(crate) fn kv_head(&self, g: usize) -> KvHead<'a, W> {
+        KvHead {
+            k: self.k,
+            v: self.v,
+            width: self.width,
+            stride: self.kv_heads.get(),
+            head: g,
+        }
+    }
+
+    /// Every (query position, query head) in output order, with its query
+    /// row, its output row, the key/value head it reads and how many keys it
+    /// sees.
+    #[inline(always)]
+    pub(crate) fn rows<'o, T, O>(
         &self,
-        out: &'o mut [f32],
-    ) -> impl Iterator<Item = Row<'a, 'o>> + use<'a, 'o> {
-        let (d, offset, group) = (self.head_dim.get(), self.offset, self.group);
-        let token = self.q_token.get();
-        self.q
-            .chunks_exact(token)
-            .zip(out.chunks_exact_mut(token))
+        out_rows: O,
+    ) -> impl Iterator<Item = Row<'a, 'o, W::Row, T>> + use<'a, 'o, W, T, O>
+    where
+        T: ?Sized + 'o,
+        O: Iterator<Item = &'o mut T>,
+    {
+        let (offset, heads, group) = (self.offset, self.heads, self.group);
+        self.width
+            .rows(self.q)
+            .zip(out_rows)
             .enumerate()
-            .flat_map(move |(i, (q_tok, out_tok))| {
-                q_tok
-                    .chunks_exact(d)
-                    .zip(out_tok.chunks_exact_mut(d))
-                    .enumerate()
-                    .map(move |(h, (q, out))| Row {
-                        q,
-                        out,
-                        kv_head: h / group,
-                        visible: offset + i + 1,
-                    })
+            .map(move |(r, (q, out))| Row {
+                q,
+                out,
+                kv_head: (r % heads) / group,
+                visible: offset + r / heads + 1,
             })
     }
 }
 
 /// One query row of a [`Problem`]: what the kernel computes at a time.
-pub(crate) struct Row<'a, 'o> {
-    pub(crate) q: &'a [f32],
-    pub(crate) out: &'o mut [f32],
+pub(crate) struct Row<'a, 'o, R: ?Sized, T: ?Sized> {
+    pub(crate) q: &'a R,
+    pub(crate) out: &'o mut T,
     /// The key/value head this query head reads.
     pub(crate) kv_head: usize,
     /// Number of keys this query sees (positions `0..visible`), at least 1.
     pub(crate) visible: usize,
+}
+
+/// The keys and values of one key/value head of a [`Problem`], by position.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct KvHead<'a, W> {
+    k: &'a [f32],
+    v: &'a [f32],
+    width: W,
+    /// Rows per position (`kv_heads`).
+    stride: usize,
+    head: usize,
+}
+
+impl<'a, W: Width> KvHead<'a, W> {
+    /// Key and value rows at position `j` (`None` past the buffers' end).
+    #[inline(always)]
+    pub(crate) fn at(&self, j: usize) -> Option<(&'a W::Row, &'a W::Row)> {
+        let index = j.checked_mul(self.stride)?.checked_add(self.head)?;
+        Some((
+            self.width.row(self.k, index)?,
+            self.width.row(self.v, index)?,
+        ))
+    }
 }

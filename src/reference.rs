@@ -29,7 +29,7 @@
 use core::ops::{Add, Div, Mul, Sub};
 
 use crate::error::Error;
-use crate::layout::Problem;
+use crate::layout::{Dynamic, Problem, Row, Width};
 use crate::{Shape, default_scale, math};
 
 /// The arithmetic the reference runs in: f32 (the naive kernel) or f64 (the
@@ -75,9 +75,9 @@ impl Real for f64 {
 
 /// `Σ_d q_d·k_d`, left to right, in `T`.
 fn dot<T: Real>(q: &[f32], k: &[f32]) -> T {
-    q.iter()
-        .zip(k)
-        .fold(T::ZERO, |acc, (&a, &b)| acc + T::from_f32(a) * T::from_f32(b))
+    q.iter().zip(k).fold(T::ZERO, |acc, (&a, &b)| {
+        acc + T::from_f32(a) * T::from_f32(b)
+    })
 }
 
 /// The largest score (NaN never wins; `-inf` for none).
@@ -114,20 +114,20 @@ fn softmax_weighted_sum<'a, T: Real>(
 
 /// Every row of a checked problem, recomputing each score when it is needed
 /// (no buffer of N scores, so it works for any runtime length without heap).
-fn run<T: Real>(p: &Problem<'_>, out: &mut [T]) {
-    let d = p.head_dim.get();
-    let token = p.q_token.get();
+fn run<T: Real>(p: &Problem<'_, Dynamic>, out: &mut [T]) {
     let scale = T::from_f32(p.scale);
-    let rows = p.q.chunks_exact(token).zip(out.chunks_exact_mut(token));
-    for (i, (q_tok, out_tok)) in rows.enumerate() {
-        for (h, (q, o)) in q_tok.chunks_exact(d).zip(out_tok.chunks_exact_mut(d)).enumerate() {
-            let g = h / p.group;
-            let visible = p.offset + i + 1;
-            let scores = p
-                .kv_rows(p.k, g, visible)
-                .map(|k| dot::<T>(q, k) * scale);
-            softmax_weighted_sum(scores, p.kv_rows(p.v, g, visible), o);
-        }
+    let d = p.width.get().get();
+    for Row {
+        q,
+        out,
+        kv_head,
+        visible,
+    } in p.rows(out.chunks_exact_mut(d))
+    {
+        let scores = p
+            .kv_rows(p.k, kv_head, visible)
+            .map(|k| dot::<T>(q, k) * scale);
+        softmax_weighted_sum(scores, p.kv_rows(p.v, kv_head, visible), out);
     }
 }
 

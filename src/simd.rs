@@ -19,32 +19,122 @@ type Lane = f32x8;
 /// Number of `f32` values in one [`Lane`].
 pub(crate) const LANES: usize = 8;
 
-/// `Σ a[i]·b[i]` over the common length of `a` and `b`.
-///
-/// Lanes first (one accumulator, fused multiply-add where the target has it,
-/// then a horizontal sum), then the tail in order.
+/// A block of [`LANES`] rows (keys or values) of one head, in order; only
+/// the first `n` (an argument beside it) count. `R` is `[f32; D]` for a
+/// compile-time head dimension, so row lengths are constants, or `[f32]`.
+pub(crate) type Block<'a, R> = [&'a R; LANES];
+
+/// One block's scores (or weights) for one query, one key per lane.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Scores(Lane);
+
+/// Lane `j` holds `j` (to mask lanes past a block's length).
+const LANE_INDEX: [f32; LANES] = [0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0];
+
+impl Scores {
+    /// The first `n` lanes kept, the others `-inf` (so they never raise a
+    /// maximum and weigh exactly 0).
+    #[inline(always)]
+    pub(crate) fn masked(self, n: usize) -> Scores {
+        let valid = Lane::from(LANE_INDEX).simd_lt(Lane::splat(n as f32));
+        Scores(valid.select(self.0, Lane::splat(f32::NEG_INFINITY)))
+    }
+
+    /// The largest score, ignoring NaN (`-inf` if none).
+    #[inline(always)]
+    pub(crate) fn max(self) -> f32 {
+        max(&self.0.to_array())
+    }
+
+    /// `exp(s − m)` per lane (`wide`'s exp: about 1 ULP, `exp(0) = 1`
+    /// exactly, `exp(-inf) = 0`, NaN stays NaN), so masked lanes weigh 0.
+    #[inline(always)]
+    pub(crate) fn exp_minus(self, m: f32) -> Scores {
+        Scores((self.0 - Lane::splat(m)).exp())
+    }
+
+    /// The sum of the lanes.
+    #[inline(always)]
+    pub(crate) fn sum(self) -> f32 {
+        self.0.reduce_add()
+    }
+}
+
+/// Lane-sized chunk `c` of `row` (zeros past its end, which only a padded
+/// slot of a block reaches).
 #[inline(always)]
-pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let (a_lanes, a_tail) = a.as_chunks::<LANES>();
-    let (b_lanes, b_tail) = b.as_chunks::<LANES>();
-    let mut acc = Lane::ZERO;
-    for (x, y) in a_lanes.iter().zip(b_lanes) {
-        acc = Lane::from(*x).mul_add(Lane::from(*y), acc);
+fn chunk(row: &[f32], c: usize) -> [f32; LANES] {
+    row.as_chunks::<LANES>()
+        .0
+        .get(c)
+        .copied()
+        .unwrap_or([0.0; LANES])
+}
+
+/// The scores `scale · Σ_d q[d]·k[d]` of a tile of queries against a block
+/// of keys: lane `j` of entry `t` is query `t` against key `j`.
+///
+/// Lanes run across keys, not across the head dimension, so each score is
+/// summed exactly as the textbook does it: `((0 + q₀k₀) + q₁k₁) + …` in
+/// order of `d`, each product and sum rounded on its own (no fused
+/// multiply-add), then multiplied by `scale`. The scores are therefore
+/// bit-identical to [`crate::reference`]'s on every target. Keys are turned
+/// into lanes 8 dimensions at a time by a transpose, shared by the whole
+/// tile; the queries' sums are independent chains, so they overlap.
+#[inline(always)]
+pub(crate) fn dot_tile<R: ?Sized + AsRef<[f32]>, const T: usize>(
+    queries: &[&R; T],
+    keys: &Block<'_, R>,
+    scale: f32,
+) -> [Scores; T] {
+    let mut acc = [Lane::ZERO; T];
+    let len = queries.first().map_or(0, |q| q.as_ref().len());
+    let whole = len / LANES;
+    for c in 0..whole {
+        let dims = Lane::transpose(keys.map(|k| Lane::from(chunk(k.as_ref(), c))));
+        for (a, q) in acc.iter_mut().zip(queries) {
+            for (&qd, kd) in chunk(q.as_ref(), c).iter().zip(&dims) {
+                *a = *a + Lane::splat(qd) * *kd;
+            }
+        }
     }
-    let mut sum = if a_lanes.is_empty() {
-        0.0
+    for d in whole * LANES..len {
+        let kd = Lane::from(keys.map(|k| k.as_ref().get(d).copied().unwrap_or(0.0)));
+        for (a, q) in acc.iter_mut().zip(queries) {
+            let qd = q.as_ref().get(d).copied().unwrap_or(0.0);
+            *a = *a + Lane::splat(qd) * kd;
+        }
+    }
+    acc.map(|a| Scores(a * Lane::splat(scale)))
+}
+
+/// `acc[i] += Σ_{j<n} p[j] · values[j][i]`, one value row after the other,
+/// so for each `i` the terms are added in order of `j`. A full block is a
+/// loop of constant length: with a fixed head dimension it unrolls and the
+/// accumulator stays in registers across the block.
+#[inline(always)]
+pub(crate) fn axpy_block<R: ?Sized + AsRef<[f32]> + AsMut<[f32]>>(
+    acc: &mut R,
+    p: Scores,
+    values: &Block<'_, R>,
+    n: usize,
+) {
+    let p = p.0.to_array();
+    let pairs = p.iter().zip(values);
+    if n >= LANES {
+        for (&pj, v) in pairs {
+            axpy(acc.as_mut(), pj, v.as_ref());
+        }
     } else {
-        acc.reduce_add()
-    };
-    for (x, y) in a_tail.iter().zip(b_tail) {
-        sum += x * y;
+        for (&pj, v) in pairs.take(n) {
+            axpy(acc.as_mut(), pj, v.as_ref());
+        }
     }
-    sum
 }
 
 /// `acc[i] += p · x[i]` over the common length.
 #[inline(always)]
-pub(crate) fn axpy(acc: &mut [f32], p: f32, x: &[f32]) {
+fn axpy(acc: &mut [f32], p: f32, x: &[f32]) {
     let (acc_lanes, acc_tail) = acc.as_chunks_mut::<LANES>();
     let (x_lanes, x_tail) = x.as_chunks::<LANES>();
     let pv = Lane::splat(p);

@@ -1,6 +1,7 @@
 //! Stable softmax: on a whole row, and online (one block of scores at a time).
 
-use crate::{math, simd};
+use crate::math;
+use crate::simd::{self, Scores};
 
 /// Numerically stable softmax of a fixed row, in place.
 ///
@@ -96,18 +97,19 @@ impl Online {
         }
     }
 
-    /// The unnormalised weight `exp(s − m)` of score `s` under the current
-    /// maximum, added to the running sum.
+    /// The unnormalised weights `exp(s − m)` of a block's scores under the
+    /// current maximum (0 for masked lanes), added to the running sum.
     #[inline(always)]
-    pub(crate) fn weight(&mut self, s: f32) -> f32 {
-        let p = math::exp(s - self.m);
-        self.l += p;
+    pub(crate) fn weights(&mut self, scores: Scores) -> Scores {
+        let p = scores.exp_minus(self.m);
+        self.l += p.sum();
         p
     }
 
-    /// The running sum `l`; the final output is the accumulator divided by it.
+    /// The running sum `l` by which the accumulator is divided at the end;
+    /// `None` if no block was ever entered.
     #[inline(always)]
-    pub(crate) fn sum(&self) -> f32 {
-        self.l
+    pub(crate) fn sum(&self) -> Option<f32> {
+        self.started.then_some(self.l)
     }
 }

@@ -1,18 +1,118 @@
 //! proptest strategies for shapes and inputs (feature `proptest`).
 //!
 //! The crate's own property suites use these; reuse them to test code built
-//! on this crate.
+//! on this crate. Three kinds of things live here:
+//!
+//! - **Shapes**: the grid every kernel is tested over ([`SEQ_LENS`] ×
+//!   [`HEAD_DIMS`] × [`HEAD_GROUPS`], see [`grid`]), the exhaustive small-shape
+//!   sweep ([`sweep`]) and shapes with fewer queries than keys
+//!   ([`cross_shape`]).
+//! - **Magnitudes**: [`Magnitude`] says how large the entries of `q`, `k`, `v`
+//!   are, up to scores of ±1e4 ([`large_bound`]).
+//! - **Inputs**: random ([`case`], [`grid_case`], [`cross_case`]) and
+//!   deterministic ([`fixed_case`]) problems in the runtime layout of
+//!   [`crate::causal_attention_dyn`].
+//!
+//! ```
+//! use microattn::strategies::{Magnitude, grid_case};
+//! use proptest::strategy::{Strategy, ValueTree};
+//! use proptest::test_runner::TestRunner;
+//!
+//! let mut runner = TestRunner::deterministic();
+//! let case = grid_case(Magnitude::Unit).new_tree(&mut runner).unwrap().current();
+//! assert_eq!(case.q.len(), case.shape.q_elems().unwrap());
+//! assert!(case.k.iter().all(|x| x.abs() <= 1.0));
+//! ```
 
+use std::vec;
 use std::vec::Vec;
 
 use proptest::prelude::*;
 
-use crate::Shape;
+use crate::{Shape, default_scale, math};
+
+/// The sequence lengths of the test grid: 1, 2, around one lane (7, 8, 9),
+/// around two (15, 16, 17), 33 (four blocks and one key) and 64.
+pub const SEQ_LENS: [usize; 10] = [1, 2, 7, 8, 9, 15, 16, 17, 33, 64];
+
+/// The head dimensions of the test grid: 1, 3 and 4 (tail only), around one
+/// lane (7, 8, 9), two lanes (16, 17), four (32, 33) and 64.
+pub const HEAD_DIMS: [usize; 11] = [1, 3, 4, 7, 8, 9, 16, 17, 32, 33, 64];
+
+/// The `(heads, kv_heads)` pairs of the test grid: single head, multi-query
+/// (`(2, 1)`, `(8, 1)`), grouped-query (`(4, 2)`) and plain multi-head
+/// (`(4, 4)`).
+pub const HEAD_GROUPS: [(usize, usize); 5] = [(1, 1), (2, 1), (4, 2), (4, 4), (8, 1)];
+
+/// The longest sequence of the exhaustive small-shape sweep: every length
+/// `0..=SWEEP_MAX_LEN` is tested (two lanes and one key).
+pub const SWEEP_MAX_LEN: usize = 17;
+
+/// The head dimensions of the exhaustive sweep, around the lane width `L = 8`:
+/// `1, L−1, L, L+1, 2L+1`.
+pub const SWEEP_HEAD_DIMS: [usize; 5] = [1, 7, 8, 9, 17];
+
+/// How large the entries of `q`, `k` and `v` are: each is drawn from
+/// `[-b, b]` with `b = self.bound(head_dim)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Magnitude {
+    /// Entries in `[-1, 1]`: a soft softmax, many keys matter.
+    Unit,
+    /// Entries in `[-3, 3]`: a sharper softmax, scores up to `9·√D`.
+    Ordinary,
+    /// Entries in `[-b, b]` with `b = 100 / D^¼` ([`large_bound`]): scores
+    /// up to ±1e4 with the default scale, where a softmax without max
+    /// subtraction overflows.
+    Large,
+}
+
+impl Magnitude {
+    /// Every magnitude, smallest first.
+    pub const ALL: [Magnitude; 3] = [Magnitude::Unit, Magnitude::Ordinary, Magnitude::Large];
+
+    /// The bound `b` of the entries for head dimension `head_dim`.
+    ///
+    /// ```
+    /// use microattn::strategies::Magnitude;
+    /// assert_eq!(Magnitude::Unit.bound(64), 1.0);
+    /// assert_eq!(Magnitude::Large.bound(16), 50.0);
+    /// ```
+    #[must_use]
+    #[inline]
+    pub fn bound(self, head_dim: usize) -> f32 {
+        match self {
+            Magnitude::Unit => 1.0,
+            Magnitude::Ordinary => 3.0,
+            Magnitude::Large => large_bound(head_dim),
+        }
+    }
+
+    /// Any of the three, uniformly.
+    #[must_use]
+    pub fn any() -> impl Strategy<Value = Magnitude> {
+        prop::sample::select(Magnitude::ALL.to_vec())
+    }
+}
+
+/// The entry bound `b = 100 / D^¼` for which the largest possible score
+/// `b²·D·scale` is `1e4` under the default scale `1/√D`.
+///
+/// ```
+/// let b = microattn::strategies::large_bound(64);
+/// let max_score = b * b * 64.0 * microattn::default_scale(64);
+/// assert!((max_score - 1.0e4).abs() < 1.0);
+/// ```
+#[must_use]
+#[inline]
+pub fn large_bound(head_dim: usize) -> f32 {
+    100.0 / math::sqrt(math::sqrt(head_dim as f32))
+}
 
 /// One generated problem in the runtime layout of [`crate::causal_attention_dyn`].
 #[derive(Clone, Debug)]
 pub struct Case {
-    /// The shape (self-attention: `q_len == kv_len`).
+    /// The shape (`q_len == kv_len` for self-attention, `q_len < kv_len`
+    /// for the last queries of a longer sequence).
     pub shape: Shape,
     /// Queries, `q_len × heads × head_dim`.
     pub q: Vec<f32>,
@@ -28,11 +128,168 @@ pub fn values(bound: f32, len: usize) -> impl Strategy<Value = Vec<f32>> {
     proptest::collection::vec(-bound..=bound, len)
 }
 
-/// A self-attention case with the given shape and entries of q, k, v in
-/// `[-bound, bound]`.
+/// Finite values in `[-bound, bound]` that hit the edges often: mostly
+/// uniform, but also `±0.0`, `±bound` exactly and subnormals. For exact
+/// (bit-for-bit) properties, which must hold for every finite input.
+#[must_use]
+pub fn edgy_values(bound: f32, len: usize) -> impl Strategy<Value = Vec<f32>> {
+    let element = prop_oneof![
+        8 => -bound..=bound,
+        1 => prop::sample::select(vec![0.0f32, -0.0]),
+        1 => prop::sample::select(vec![bound, -bound]),
+        1 => prop::sample::select(vec![1.0e-40f32, -1.0e-40, f32::MIN_POSITIVE]),
+    ];
+    proptest::collection::vec(element, len)
+}
+
+/// Any `f32` bit pattern at all: NaN (any payload), ±inf, subnormals,
+/// `f32::MAX`. For inputs a kernel must never read (positions a query does
+/// not see), where even a NaN must change nothing.
+#[must_use]
+pub fn any_values(len: usize) -> impl Strategy<Value = Vec<f32>> {
+    proptest::collection::vec(any::<u32>().prop_map(f32::from_bits), len)
+}
+
+/// A case with the given shape (any `q_len ≤ kv_len`) and entries of q, k, v
+/// in `[-bound, bound]`.
 #[must_use]
 pub fn case(shape: Shape, bound: f32) -> impl Strategy<Value = Case> {
     let (qn, kvn) = (shape.q_elems().unwrap_or(0), shape.kv_elems().unwrap_or(0));
-    (values(bound, qn), values(bound, kvn), values(bound, kvn))
+    (values(bound, qn), values(bound, kvn), values(bound, kvn)).prop_map(move |(q, k, v)| Case {
+        shape,
+        q,
+        k,
+        v,
+    })
+}
+
+/// Like [`case`], with entries from [`edgy_values`].
+#[must_use]
+pub fn edgy_case(shape: Shape, bound: f32) -> impl Strategy<Value = Case> {
+    let (qn, kvn) = (shape.q_elems().unwrap_or(0), shape.kv_elems().unwrap_or(0));
+    (
+        edgy_values(bound, qn),
+        edgy_values(bound, kvn),
+        edgy_values(bound, kvn),
+    )
         .prop_map(move |(q, k, v)| Case { shape, q, k, v })
+}
+
+/// Every self-attention shape of the test grid, with the default scale:
+/// [`SEQ_LENS`] × [`HEAD_DIMS`] × [`HEAD_GROUPS`] (550 shapes).
+#[must_use]
+pub fn grid() -> Vec<Shape> {
+    let mut shapes = Vec::with_capacity(SEQ_LENS.len() * HEAD_DIMS.len() * HEAD_GROUPS.len());
+    for n in SEQ_LENS {
+        for d in HEAD_DIMS {
+            for (h, kvh) in HEAD_GROUPS {
+                shapes.push(Shape::new(n, n, h, kvh, d));
+            }
+        }
+    }
+    shapes
+}
+
+/// A shape of the [`grid`], uniformly.
+#[must_use]
+pub fn grid_shape() -> impl Strategy<Value = Shape> {
+    prop::sample::select(grid())
+}
+
+/// A shape with fewer (or as many) queries than keys: `kv_len` from
+/// [`SEQ_LENS`], `q_len` in `1..=kv_len`, head dimension and heads from the
+/// grid, default scale. Query `i` sits at position `kv_len − q_len + i`.
+#[must_use]
+pub fn cross_shape() -> impl Strategy<Value = Shape> {
+    (
+        prop::sample::select(SEQ_LENS.to_vec()),
+        prop::sample::select(HEAD_DIMS.to_vec()),
+        prop::sample::select(HEAD_GROUPS.to_vec()),
+    )
+        .prop_flat_map(|(kv_len, d, (h, kvh))| {
+            (1..=kv_len).prop_map(move |q_len| Shape::new(q_len, kv_len, h, kvh, d))
+        })
+}
+
+/// A case on a [`grid_shape`] with entries of the given magnitude.
+#[must_use]
+pub fn grid_case(magnitude: Magnitude) -> impl Strategy<Value = Case> {
+    grid_shape().prop_flat_map(move |shape| case(shape, magnitude.bound(shape.head_dim)))
+}
+
+/// A case on a [`cross_shape`] with entries of the given magnitude.
+#[must_use]
+pub fn cross_case(magnitude: Magnitude) -> impl Strategy<Value = Case> {
+    cross_shape().prop_flat_map(move |shape| case(shape, magnitude.bound(shape.head_dim)))
+}
+
+/// A score scale for head dimension `head_dim`: `t/√D` with `t` uniform in
+/// `[-1, 1]` (negative and zero scales included). Never larger in magnitude
+/// than the default, so [`Magnitude::Large`] still bounds scores by 1e4.
+#[must_use]
+pub fn scale(head_dim: usize) -> impl Strategy<Value = f32> {
+    let unit = default_scale(head_dim);
+    prop_oneof![
+        8 => (-1.0f32..=1.0).prop_map(move |t| t * unit),
+        1 => Just(0.0f32),
+        1 => Just(unit),
+    ]
+}
+
+/// The shapes of the exhaustive small-shape sweep: every self-attention
+/// length `0..=SWEEP_MAX_LEN` × [`SWEEP_HEAD_DIMS`] × [`HEAD_GROUPS`], default
+/// scale. Length 0 is a valid empty problem of the runtime API.
+#[must_use]
+pub fn sweep() -> Vec<Shape> {
+    let mut shapes = Vec::new();
+    for n in 0..=SWEEP_MAX_LEN {
+        for d in SWEEP_HEAD_DIMS {
+            for (h, kvh) in HEAD_GROUPS {
+                shapes.push(Shape::new(n, n, h, kvh, d));
+            }
+        }
+    }
+    shapes
+}
+
+/// `len` deterministic values uniform in `[-bound, bound]`, a pure function
+/// of `(seed, len, bound)` (SplitMix64, 24 random bits per value), for sweeps
+/// that must not depend on a random seed.
+///
+/// ```
+/// use microattn::strategies::fixed_values;
+/// let a = fixed_values(7, 100, 3.0);
+/// assert_eq!(a, fixed_values(7, 100, 3.0));
+/// assert!(a.iter().all(|x| x.abs() <= 3.0));
+/// assert_ne!(a, fixed_values(8, 100, 3.0));
+/// ```
+#[must_use]
+pub fn fixed_values(seed: u64, len: usize, bound: f32) -> Vec<f32> {
+    let mut state = seed;
+    (0..len)
+        .map(|_| {
+            state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = state;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^= z >> 31;
+            // 24 bits: exactly representable, uniform in [0, 1).
+            let unit = (z >> 40) as f32 / (1u32 << 24) as f32;
+            (2.0 * unit - 1.0) * bound
+        })
+        .collect()
+}
+
+/// A deterministic case of the given shape with entries in `[-bound, bound]`
+/// (q, k and v from three seeds derived from `seed`).
+#[must_use]
+pub fn fixed_case(shape: Shape, bound: f32, seed: u64) -> Case {
+    let (qn, kvn) = (shape.q_elems().unwrap_or(0), shape.kv_elems().unwrap_or(0));
+    let seed = seed.wrapping_mul(3);
+    Case {
+        shape,
+        q: fixed_values(seed, qn, bound),
+        k: fixed_values(seed.wrapping_add(1), kvn, bound),
+        v: fixed_values(seed.wrapping_add(2), kvn, bound),
+    }
 }
