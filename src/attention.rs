@@ -30,7 +30,7 @@ pub(crate) const fn assert_heads<
     assert!(D > 0, "head dimension D must be at least 1");
     assert!(H > 0, "number of query heads H must be at least 1");
     assert!(KVH > 0, "number of key/value heads KVH must be at least 1");
-    assert!(H % KVH == 0, "H must be a multiple of KVH");
+    assert!(H.is_multiple_of(KVH), "H must be a multiple of KVH");
 }
 
 /// Builds the checked problem of a fixed shape and runs the kernel. The

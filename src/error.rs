@@ -17,6 +17,7 @@ pub enum Buffer {
 }
 
 impl fmt::Display for Buffer {
+    #[inline]
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Buffer::Query => "query",
@@ -71,6 +72,7 @@ pub enum Error {
 }
 
 impl fmt::Display for Error {
+    #[inline]
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
             Error::ZeroDimension { field } => write!(f, "shape field `{field}` is zero"),

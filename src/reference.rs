@@ -132,6 +132,7 @@ fn run<T: Real>(p: &Problem<'_, Dynamic>, out: &mut [T]) {
 }
 
 /// Textbook [`crate::causal_attention`]: one head, scale `1/√D`.
+#[inline]
 pub fn causal_attention<const N: usize, const D: usize>(
     q: &[[f32; D]; N],
     k: &[[f32; D]; N],
@@ -143,6 +144,7 @@ pub fn causal_attention<const N: usize, const D: usize>(
 
 /// Textbook [`crate::causal_attention_scaled`]: one head, any scale. Stores
 /// each query's score row in an `[f32; N]` on the stack.
+#[inline]
 pub fn causal_attention_scaled<const N: usize, const D: usize>(
     q: &[[f32; D]; N],
     k: &[[f32; D]; N],
@@ -162,6 +164,7 @@ pub fn causal_attention_scaled<const N: usize, const D: usize>(
 
 /// Textbook [`crate::causal_multi_head`]: H query heads over KVH key/value
 /// heads, scale `1/√D`.
+#[inline]
 pub fn causal_multi_head<const N: usize, const H: usize, const KVH: usize, const D: usize>(
     q: &[[[f32; D]; H]; N],
     k: &[[[f32; D]; KVH]; N],
@@ -173,6 +176,7 @@ pub fn causal_multi_head<const N: usize, const H: usize, const KVH: usize, const
 
 /// Textbook [`crate::causal_multi_head_scaled`]. Query head `h` reads
 /// key/value head `h / (H / KVH)`.
+#[inline]
 pub fn causal_multi_head_scaled<
     const N: usize,
     const H: usize,
@@ -206,6 +210,7 @@ fn head<const D: usize, const KVH: usize>(token: &[[f32; D]; KVH], g: usize) -> 
 
 /// Textbook [`crate::attention_weights`]: row `i` holds the softmax of the
 /// scores of query `i` over keys `0..=i` and exact zeros above the diagonal.
+#[inline]
 pub fn attention_weights<const N: usize, const D: usize>(
     q: &[[f32; D]; N],
     k: &[[f32; D]; N],
@@ -217,6 +222,7 @@ pub fn attention_weights<const N: usize, const D: usize>(
 
 /// The f64 oracle of [`crate::attention_weights`]: the same algorithm in f64
 /// from the same f32 inputs and scale.
+#[inline]
 pub fn attention_weights_f64<const N: usize, const D: usize>(
     q: &[[f32; D]; N],
     k: &[[f32; D]; N],
@@ -248,11 +254,13 @@ fn weights_in<T: Real, const N: usize, const D: usize>(
 }
 
 /// Textbook [`crate::softmax`]: max, exp of the differences, sum, divide.
+#[inline]
 pub fn softmax<const N: usize>(row: &mut [f32; N]) {
     softmax_slice(row);
 }
 
 /// The f64 oracle of [`crate::softmax`]: `out = softmax(row)` in f64.
+#[inline]
 pub fn softmax_f64<const N: usize>(row: &[f32; N], out: &mut [f64; N]) {
     for (o, &x) in out.iter_mut().zip(row) {
         *o = f64::from(x);
@@ -277,6 +285,7 @@ fn softmax_slice<T: Real>(row: &mut [T]) {
 ///
 /// # Errors
 /// As [`crate::causal_attention_dyn`].
+#[inline]
 pub fn causal_attention_dyn(
     shape: &Shape,
     q: &[f32],
@@ -296,6 +305,7 @@ pub fn causal_attention_dyn(
 ///
 /// # Errors
 /// As [`crate::causal_attention_dyn`].
+#[inline]
 pub fn causal_attention_f64(
     shape: &Shape,
     q: &[f32],
@@ -320,6 +330,7 @@ pub struct ContractViolation {
 }
 
 impl core::fmt::Display for ContractViolation {
+    #[inline]
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         write!(
             f,
@@ -357,6 +368,7 @@ impl core::error::Error for ContractViolation {}
 /// assert!(check_contract(&[1.0, 2.5], &[1.0, 2.0], &ref64).is_err());
 /// assert!(check_contract(&[1.0, f32::NAN], &[1.0, 2.0], &ref64).is_err());
 /// ```
+#[inline]
 pub fn check_contract(
     out: &[f32],
     naive32: &[f32],

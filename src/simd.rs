@@ -94,7 +94,7 @@ pub(crate) fn dot_tile<R: ?Sized + AsRef<[f32]>, const T: usize>(
         let dims = Lane::transpose(keys.map(|k| Lane::from(chunk(k.as_ref(), c))));
         for (a, q) in acc.iter_mut().zip(queries) {
             for (&qd, kd) in chunk(q.as_ref(), c).iter().zip(&dims) {
-                *a = *a + Lane::splat(qd) * *kd;
+                *a += Lane::splat(qd) * *kd;
             }
         }
     }
@@ -102,7 +102,7 @@ pub(crate) fn dot_tile<R: ?Sized + AsRef<[f32]>, const T: usize>(
         let kd = Lane::from(keys.map(|k| k.as_ref().get(d).copied().unwrap_or(0.0)));
         for (a, q) in acc.iter_mut().zip(queries) {
             let qd = q.as_ref().get(d).copied().unwrap_or(0.0);
-            *a = *a + Lane::splat(qd) * kd;
+            *a += Lane::splat(qd) * kd;
         }
     }
     acc.map(|a| Scores(a * Lane::splat(scale)))
