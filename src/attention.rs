@@ -178,10 +178,13 @@ pub fn causal_multi_head_scaled<
 /// softmax_j(scale · q[i]·k[j])` for `j ≤ i`, and exactly `0.0` above the
 /// diagonal (`j > i`). Each row sums to 1 within a few ULP.
 ///
-/// These are the weights [`causal_attention_scaled`] applies; the fused
-/// kernel never stores them, so this is the call for inspecting or plotting
-/// them. Every value of `weights` is written. Needs no memory beyond
-/// `weights`.
+/// The scores are computed as [`reference::attention_weights`](crate::reference::attention_weights)
+/// computes them and the softmax is [`softmax`](crate::softmax), so the
+/// result is bit-identical to the reference's. These are the weights
+/// [`causal_attention_scaled`] applies, up to the rounding of its lane `exp`
+/// and online rescaling; the fused kernel never stores them, so this is the
+/// call for inspecting or plotting them. Every value of `weights` is written.
+/// Needs no memory beyond `weights`.
 ///
 /// ```
 /// let q = [[1.0f32, 0.0], [0.0, 1.0], [1.0, 1.0]];

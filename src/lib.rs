@@ -36,10 +36,11 @@
 //!   crate's own suites use.
 //!
 //! # Memory
-//! No heap, ever. The fused kernel keeps, per query row, the running maximum,
-//! the running sum and one block of 8 scores; it accumulates straight into the
-//! caller's output row. So the working memory is O(1) beyond `out` (O(D)
-//! counting the output row): no N×N matrix, no N-length score buffer. The
+//! No heap, ever. The fused kernel accumulates straight into the caller's
+//! output rows; beyond them it keeps, for a tile of 8 queries, their running
+//! maxima and sums and one block of 8 scores each: a few hundred bytes of
+//! stack whatever N is. So the working memory is O(D) per query counting its
+//! output row, with no N×N matrix and no N-length score buffer. The
 //! reference stores one `[f32; N]` score row on the stack (the fixed-size
 //! functions) or recomputes scores (the runtime one).
 //!
@@ -49,18 +50,28 @@
 //!   and rescales its accumulator by `exp(m_old − m_new)` only when a block of
 //!   keys raises the maximum. No `exp` argument is ever positive, so nothing
 //!   overflows for any finite scores (±1e4 and beyond).
-//! - **exp.** `libm`'s `expf` (< 1 ULP; `exp(0) = 1` exactly).
+//! - **Scores.** Lanes run across keys, and each score `scale · Σ_d q_d·k_d`
+//!   is summed in order of `d` with every product and sum rounded on its own,
+//!   exactly as the reference does: scores are bit-identical to
+//!   [`reference`](mod@reference)'s on every target.
+//! - **exp.** The fused kernel uses `wide`'s lane `exp` (about 1 ULP,
+//!   `exp(0) = 1` exactly, `exp(-inf) = 0`); [`softmax`], [`attention_weights`]
+//!   and the reference use `libm`'s `expf` (< 1 ULP).
 //! - **Accuracy contract.** For every fast kernel, with `ref64` the f64 oracle
 //!   [`reference::causal_attention_f64`], `naive32` the reference in f32 and
 //!   ε = `f32::EPSILON`, over a whole output:
 //!
 //!   `max|out − ref64| ≤ 2·max|naive32 − ref64| + 4ε·max|ref64|`.
 //!
-//!   The fast kernel performs the textbook's operations in another order
-//!   (8-lane dot products, blocks of keys, rescaling, fused multiply-add where
-//!   the target has it), so its rounding error is of the textbook's kind and
-//!   size; the factor 2 absorbs an unlucky order and `4ε·max|ref64|` the final
-//!   division and rescales when the textbook happens to be exact.
+//!   The fast kernel computes the same scores and then performs the
+//!   textbook's remaining operations in another order (lane exp, blocks of
+//!   keys, rescaling, weighted sum before normalisation, fused multiply-add
+//!   where the target has it), so its rounding error is of the textbook's kind
+//!   and size; the factor 2 absorbs that order and `4ε·max|ref64|` the final
+//!   division and rescales when the textbook happens to be exact. (Scores of
+//!   ±1e4 carry an absolute rounding of about 1e-3 each, which dominates the
+//!   error there; that is why the scores themselves are summed in the
+//!   textbook's order.)
 //!   [`reference::check_contract`] is this inequality as code, and the
 //!   property tests hold every kernel to it.
 //! - **Exact properties** (bit for bit, within one build): a query's output
@@ -116,3 +127,8 @@ pub use attention::{
 pub use dynamic::{Shape, causal_attention_dyn};
 pub use error::{Buffer, Error};
 pub use softmax::softmax;
+
+/// The README's code blocks, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
