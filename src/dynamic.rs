@@ -113,10 +113,7 @@ impl Shape {
         v: &'a [f32],
         out_len: usize,
     ) -> Result<Problem<'a, Dynamic>, Error> {
-        if !self.scale.is_finite() {
-            return Err(Error::NonFiniteScale);
-        }
-        Problem::new(
+        let problem = Problem::new(
             self.q_len,
             self.kv_len,
             self.heads,
@@ -125,7 +122,13 @@ impl Shape {
             self.scale,
             (q, k, v),
             out_len,
-        )
+        )?;
+        // After the shape: a zero head_dim makes the default scale infinite,
+        // and the zero is the error worth reporting.
+        if !self.scale.is_finite() {
+            return Err(Error::NonFiniteScale);
+        }
+        Ok(problem)
     }
 }
 
