@@ -88,7 +88,7 @@ impl Magnitude {
     }
 
     /// Any of the three, uniformly.
-    #[must_use]
+    #[inline]
     pub fn any() -> impl Strategy<Value = Magnitude> {
         prop::sample::select(Magnitude::ALL.to_vec())
     }
@@ -123,7 +123,7 @@ pub struct Case {
 }
 
 /// Finite values uniform in `[-bound, bound]`.
-#[must_use]
+#[inline]
 pub fn values(bound: f32, len: usize) -> impl Strategy<Value = Vec<f32>> {
     proptest::collection::vec(-bound..=bound, len)
 }
@@ -131,7 +131,7 @@ pub fn values(bound: f32, len: usize) -> impl Strategy<Value = Vec<f32>> {
 /// Finite values in `[-bound, bound]` that hit the edges often: mostly
 /// uniform, but also `±0.0`, `±bound` exactly and subnormals. For exact
 /// (bit-for-bit) properties, which must hold for every finite input.
-#[must_use]
+#[inline]
 pub fn edgy_values(bound: f32, len: usize) -> impl Strategy<Value = Vec<f32>> {
     let element = prop_oneof![
         8 => -bound..=bound,
@@ -145,14 +145,14 @@ pub fn edgy_values(bound: f32, len: usize) -> impl Strategy<Value = Vec<f32>> {
 /// Any `f32` bit pattern at all: NaN (any payload), ±inf, subnormals,
 /// `f32::MAX`. For inputs a kernel must never read (positions a query does
 /// not see), where even a NaN must change nothing.
-#[must_use]
+#[inline]
 pub fn any_values(len: usize) -> impl Strategy<Value = Vec<f32>> {
     proptest::collection::vec(any::<u32>().prop_map(f32::from_bits), len)
 }
 
 /// A case with the given shape (any `q_len ≤ kv_len`) and entries of q, k, v
 /// in `[-bound, bound]`.
-#[must_use]
+#[inline]
 pub fn case(shape: Shape, bound: f32) -> impl Strategy<Value = Case> {
     let (qn, kvn) = (shape.q_elems().unwrap_or(0), shape.kv_elems().unwrap_or(0));
     (values(bound, qn), values(bound, kvn), values(bound, kvn)).prop_map(move |(q, k, v)| Case {
@@ -164,7 +164,7 @@ pub fn case(shape: Shape, bound: f32) -> impl Strategy<Value = Case> {
 }
 
 /// Like [`case`], with entries from [`edgy_values`].
-#[must_use]
+#[inline]
 pub fn edgy_case(shape: Shape, bound: f32) -> impl Strategy<Value = Case> {
     let (qn, kvn) = (shape.q_elems().unwrap_or(0), shape.kv_elems().unwrap_or(0));
     (
@@ -178,6 +178,7 @@ pub fn edgy_case(shape: Shape, bound: f32) -> impl Strategy<Value = Case> {
 /// Every self-attention shape of the test grid, with the default scale:
 /// [`SEQ_LENS`] × [`HEAD_DIMS`] × [`HEAD_GROUPS`] (550 shapes).
 #[must_use]
+#[inline]
 pub fn grid() -> Vec<Shape> {
     let mut shapes = Vec::with_capacity(SEQ_LENS.len() * HEAD_DIMS.len() * HEAD_GROUPS.len());
     for n in SEQ_LENS {
@@ -191,7 +192,7 @@ pub fn grid() -> Vec<Shape> {
 }
 
 /// A shape of the [`grid`], uniformly.
-#[must_use]
+#[inline]
 pub fn grid_shape() -> impl Strategy<Value = Shape> {
     prop::sample::select(grid())
 }
@@ -199,7 +200,7 @@ pub fn grid_shape() -> impl Strategy<Value = Shape> {
 /// A shape with fewer (or as many) queries than keys: `kv_len` from
 /// [`SEQ_LENS`], `q_len` in `1..=kv_len`, head dimension and heads from the
 /// grid, default scale. Query `i` sits at position `kv_len − q_len + i`.
-#[must_use]
+#[inline]
 pub fn cross_shape() -> impl Strategy<Value = Shape> {
     (
         prop::sample::select(SEQ_LENS.to_vec()),
@@ -212,13 +213,13 @@ pub fn cross_shape() -> impl Strategy<Value = Shape> {
 }
 
 /// A case on a [`grid_shape`] with entries of the given magnitude.
-#[must_use]
+#[inline]
 pub fn grid_case(magnitude: Magnitude) -> impl Strategy<Value = Case> {
     grid_shape().prop_flat_map(move |shape| case(shape, magnitude.bound(shape.head_dim)))
 }
 
 /// A case on a [`cross_shape`] with entries of the given magnitude.
-#[must_use]
+#[inline]
 pub fn cross_case(magnitude: Magnitude) -> impl Strategy<Value = Case> {
     cross_shape().prop_flat_map(move |shape| case(shape, magnitude.bound(shape.head_dim)))
 }
@@ -226,7 +227,7 @@ pub fn cross_case(magnitude: Magnitude) -> impl Strategy<Value = Case> {
 /// A score scale for head dimension `head_dim`: `t/√D` with `t` uniform in
 /// `[-1, 1]` (negative and zero scales included). Never larger in magnitude
 /// than the default, so [`Magnitude::Large`] still bounds scores by 1e4.
-#[must_use]
+#[inline]
 pub fn scale(head_dim: usize) -> impl Strategy<Value = f32> {
     let unit = default_scale(head_dim);
     prop_oneof![
@@ -240,6 +241,7 @@ pub fn scale(head_dim: usize) -> impl Strategy<Value = f32> {
 /// length `0..=SWEEP_MAX_LEN` × [`SWEEP_HEAD_DIMS`] × [`HEAD_GROUPS`], default
 /// scale. Length 0 is a valid empty problem of the runtime API.
 #[must_use]
+#[inline]
 pub fn sweep() -> Vec<Shape> {
     let mut shapes = Vec::new();
     for n in 0..=SWEEP_MAX_LEN {
@@ -252,9 +254,71 @@ pub fn sweep() -> Vec<Shape> {
     shapes
 }
 
-/// `len` deterministic values uniform in `[-bound, bound]`, a pure function
-/// of `(seed, len, bound)` (SplitMix64, 24 random bits per value), for sweeps
-/// that must not depend on a random seed.
+/// How the entries of a deterministic ([`fixed_fill`]) or seeded
+/// ([`seeded_case`]) problem are drawn.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Fill {
+    /// Uniform in `[-b, b]` (24 random bits each).
+    Uniform(f32),
+    /// Finite and in `[-b, b]`, hitting the edges: one in four values is
+    /// `±0.0`, `±b` exactly or a subnormal, the others uniform. For exact
+    /// (bit-for-bit) properties, which must hold for every finite input.
+    Edgy(f32),
+    /// Any `f32` bit pattern: NaN of any payload, ±inf, subnormals, huge
+    /// values. For inputs a kernel must never read.
+    AnyBits,
+}
+
+/// SplitMix64: the next 64 random bits of the stream at `state`.
+fn splitmix(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// `len` deterministic values drawn as `fill` says, a pure function of
+/// `(seed, len, fill)` (SplitMix64), for sweeps that must not depend on a
+/// random seed and for cheap large cases.
+///
+/// ```
+/// use microattn::strategies::{Fill, fixed_fill};
+/// let a = fixed_fill(7, 1000, Fill::Edgy(3.0));
+/// assert_eq!(a, fixed_fill(7, 1000, Fill::Edgy(3.0)));
+/// assert!(a.iter().all(|x| x.abs() <= 3.0));
+/// assert!(a.iter().any(|x| x.to_bits() == (-0.0f32).to_bits()));
+/// assert!(fixed_fill(7, 1000, Fill::AnyBits).iter().any(|x| x.is_nan()));
+/// ```
+#[must_use]
+#[inline]
+pub fn fixed_fill(seed: u64, len: usize, fill: Fill) -> Vec<f32> {
+    let mut state = seed;
+    (0..len)
+        .map(|_| {
+            let z = splitmix(&mut state);
+            // 24 bits: exactly representable, uniform in [0, 1).
+            let unit = (z >> 40) as f32 / (1u32 << 24) as f32;
+            match fill {
+                Fill::Uniform(b) => (2.0 * unit - 1.0) * b,
+                Fill::Edgy(b) => match z & 15 {
+                    0 => 0.0,
+                    1 => -0.0,
+                    2 => b,
+                    3 => -b,
+                    // the smallest subnormal and a larger one, both signs
+                    4 => f32::from_bits(1).copysign(unit - 0.5),
+                    5 => 1.0e-40f32.copysign(unit - 0.5),
+                    _ => (2.0 * unit - 1.0) * b,
+                },
+                Fill::AnyBits => f32::from_bits((z >> 32) as u32),
+            }
+        })
+        .collect()
+}
+
+/// `len` deterministic values uniform in `[-bound, bound]`:
+/// `fixed_fill(seed, len, Fill::Uniform(bound))`.
 ///
 /// ```
 /// use microattn::strategies::fixed_values;
@@ -264,32 +328,41 @@ pub fn sweep() -> Vec<Shape> {
 /// assert_ne!(a, fixed_values(8, 100, 3.0));
 /// ```
 #[must_use]
+#[inline]
 pub fn fixed_values(seed: u64, len: usize, bound: f32) -> Vec<f32> {
-    let mut state = seed;
-    (0..len)
-        .map(|_| {
-            state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-            let mut z = state;
-            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            z ^= z >> 31;
-            // 24 bits: exactly representable, uniform in [0, 1).
-            let unit = (z >> 40) as f32 / (1u32 << 24) as f32;
-            (2.0 * unit - 1.0) * bound
-        })
-        .collect()
+    fixed_fill(seed, len, Fill::Uniform(bound))
 }
 
-/// A deterministic case of the given shape with entries in `[-bound, bound]`
-/// (q, k and v from three seeds derived from `seed`).
+/// A deterministic case of the given shape, entries drawn as `fill` says
+/// (q, k and v from three streams derived from `seed`).
 #[must_use]
-pub fn fixed_case(shape: Shape, bound: f32, seed: u64) -> Case {
+#[inline]
+pub fn fixed_case_with(shape: Shape, fill: Fill, seed: u64) -> Case {
     let (qn, kvn) = (shape.q_elems().unwrap_or(0), shape.kv_elems().unwrap_or(0));
     let seed = seed.wrapping_mul(3);
     Case {
         shape,
-        q: fixed_values(seed, qn, bound),
-        k: fixed_values(seed.wrapping_add(1), kvn, bound),
-        v: fixed_values(seed.wrapping_add(2), kvn, bound),
+        q: fixed_fill(seed, qn, fill),
+        k: fixed_fill(seed.wrapping_add(1), kvn, fill),
+        v: fixed_fill(seed.wrapping_add(2), kvn, fill),
     }
+}
+
+/// A deterministic case of the given shape with entries in `[-bound, bound]`:
+/// `fixed_case_with(shape, Fill::Uniform(bound), seed)`.
+#[must_use]
+#[inline]
+pub fn fixed_case(shape: Shape, bound: f32, seed: u64) -> Case {
+    fixed_case_with(shape, Fill::Uniform(bound), seed)
+}
+
+/// A case of the given shape from a random seed ([`fixed_case_with`]).
+///
+/// Much cheaper to generate than [`case`] for the large shapes (one `u64`
+/// instead of a value tree per entry), at the price of shrinking: only the
+/// seed shrinks, not the entries. The suites use it where one property runs a
+/// kernel many times on big cases.
+#[inline]
+pub fn seeded_case(shape: Shape, fill: Fill) -> impl Strategy<Value = Case> {
+    any::<u64>().prop_map(move |seed| fixed_case_with(shape, fill, seed))
 }
