@@ -1,1 +1,312 @@
-fn main() {}
+//! Naive (the textbook `microattn::reference`) against fast (the fused
+//! online-softmax kernel) on a ladder of shapes.
+//!
+//! Each shape is one criterion group, `causal/N{N}_D{D}_H{H}`, with a `naive`
+//! and a `fast` entry. The throughput is the causal FLOP count
+//! `4·H·D·N(N+1)/2` (per visible query/key pair and dimension: a multiply
+//! and an add in the score dot product, a multiply and an add in the value
+//! accumulation; `exp` and the divisions are not counted) given as
+//! `Throughput::Elements`, so criterion's `elem/s` reads as FLOP/s.
+//!
+//! Inputs are seeded (xorshift64, values in [-1, 1)) and the fast output is
+//! held to the accuracy contract (`reference::check_contract` against the
+//! f64 oracle) before anything is timed: a benchmark of a wrong kernel is
+//! worthless.
+//!
+//! ```text
+//! cargo bench --bench attention                          # default target: SSE2 lanes
+//! RUSTFLAGS="-C target-cpu=x86-64-v3" CARGO_TARGET_DIR=target/v3 \
+//!     cargo bench --bench attention                      # AVX2 + FMA lanes
+//! cargo bench --bench attention -- N256                  # one shape (criterion filter)
+//! ```
+
+use std::fmt::Debug;
+use std::hint::black_box;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use criterion::{BenchmarkGroup, Criterion, SamplingMode, Throughput, measurement::WallTime};
+use microattn::Shape;
+use microattn::reference::{self, causal_attention_f64, check_contract};
+
+/// Every shape benchmarked, as `(N, D, H)`, in the order of the summary.
+const SHAPES: [(usize, usize, usize); 8] = [
+    (16, 16, 1),
+    (64, 32, 1),
+    (128, 64, 1),
+    (256, 64, 1),
+    (512, 64, 1),
+    (1024, 64, 1),
+    (256, 64, 8),
+    (64, 16, 4),
+];
+
+/// The causal FLOP count `4·H·D·N(N+1)/2`.
+fn flops(n: usize, d: usize, h: usize) -> u64 {
+    (4 * h * d * n * (n + 1) / 2) as u64
+}
+
+fn group_name(n: usize, d: usize, h: usize) -> String {
+    format!("causal/N{n}_D{d}_H{h}")
+}
+
+/// xorshift64 (Marsaglia), enough for reproducible benchmark inputs.
+struct XorShift(u64);
+
+impl XorShift {
+    /// The next value, uniform in [-1, 1) with 24 random bits.
+    fn next_f32(&mut self) -> f32 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 >> 40) as f32 / (1u32 << 23) as f32 - 1.0
+    }
+
+    fn fill(&mut self, xs: &mut [f32]) {
+        xs.iter_mut().for_each(|x| *x = self.next_f32());
+    }
+}
+
+/// `[x; N]` on the heap: the big shapes would overflow the stack.
+fn boxed<T: Clone + Debug, const N: usize>(x: T) -> Box<[T; N]> {
+    vec![x; N]
+        .into_boxed_slice()
+        .try_into()
+        .expect("a vec of N elements converts to [T; N]")
+}
+
+/// A seed per shape, so that every shape gets its own inputs.
+fn seed(n: usize, d: usize, h: usize) -> u64 {
+    0x9E37_79B9_7F4A_7C15 ^ (((n as u64) << 32) | ((d as u64) << 16) | h as u64)
+}
+
+/// Holds the fast output to the accuracy contract; panics otherwise.
+fn check(shape: &Shape, (q, k, v): (&[f32], &[f32], &[f32]), fast: &[f32], naive: &[f32]) {
+    let name = group_name(shape.q_len, shape.head_dim, shape.heads);
+    let mut ref64 = vec![0.0f64; fast.len()];
+    if let Err(e) = causal_attention_f64(shape, q, k, v, &mut ref64) {
+        panic!("{name}: the f64 oracle rejected the benchmark's shape: {e}");
+    }
+    if let Err(e) = check_contract(fast, naive, &ref64) {
+        panic!(
+            "{name}: the fast kernel breaks the accuracy contract ({e}); refusing to benchmark a wrong kernel"
+        );
+    }
+}
+
+/// Sampling for one group: the big shapes (naive ≥ ~10 ms) get flat sampling
+/// with the minimum 10 samples, so that the run stays a few minutes.
+fn configure(group: &mut BenchmarkGroup<'_, WallTime>, n: usize, d: usize, h: usize) {
+    let f = flops(n, d, h);
+    group.throughput(Throughput::Elements(f));
+    if f >= 10_000_000 {
+        group
+            .sampling_mode(SamplingMode::Flat)
+            .sample_size(10)
+            .warm_up_time(Duration::from_millis(500))
+            .measurement_time(Duration::from_secs(3));
+    } else {
+        group.sample_size(50);
+    }
+}
+
+/// One head: `reference::causal_attention` against `causal_attention`.
+fn bench_single<const N: usize, const D: usize>(c: &mut Criterion) {
+    let mut rng = XorShift(seed(N, D, 1));
+    let mut q: Box<[[f32; D]; N]> = boxed([0.0f32; D]);
+    let (mut k, mut v) = (q.clone(), q.clone());
+    for x in [&mut q, &mut k, &mut v] {
+        rng.fill(x.as_flattened_mut());
+    }
+    let (mut naive, mut fast) = (q.clone(), q.clone());
+    reference::causal_attention(&q, &k, &v, &mut naive);
+    microattn::causal_attention(&q, &k, &v, &mut fast);
+    check(
+        &Shape::new(N, N, 1, 1, D),
+        (q.as_flattened(), k.as_flattened(), v.as_flattened()),
+        fast.as_flattened(),
+        naive.as_flattened(),
+    );
+
+    let mut group = c.benchmark_group(group_name(N, D, 1));
+    configure(&mut group, N, D, 1);
+    group.bench_function("naive", |b| {
+        b.iter(|| {
+            reference::causal_attention(
+                black_box(&*q),
+                black_box(&*k),
+                black_box(&*v),
+                black_box(&mut *naive),
+            )
+        });
+    });
+    group.bench_function("fast", |b| {
+        b.iter(|| {
+            microattn::causal_attention(
+                black_box(&*q),
+                black_box(&*k),
+                black_box(&*v),
+                black_box(&mut *fast),
+            )
+        });
+    });
+    group.finish();
+}
+
+/// H heads over KVH = H key/value heads: `reference::causal_multi_head`
+/// against `causal_multi_head`.
+fn bench_multi<const N: usize, const H: usize, const D: usize>(c: &mut Criterion) {
+    let mut rng = XorShift(seed(N, D, H));
+    let zero = [[0.0f32; D]; H];
+    let mut q: Box<[[[f32; D]; H]; N]> = boxed(zero);
+    let (mut k, mut v) = (q.clone(), q.clone());
+    for x in [&mut q, &mut k, &mut v] {
+        rng.fill(x.as_flattened_mut().as_flattened_mut());
+    }
+    let (mut naive, mut fast) = (q.clone(), q.clone());
+    reference::causal_multi_head(&q, &k, &v, &mut naive);
+    microattn::causal_multi_head(&q, &k, &v, &mut fast);
+    check(
+        &Shape::new(N, N, H, H, D),
+        (
+            q.as_flattened().as_flattened(),
+            k.as_flattened().as_flattened(),
+            v.as_flattened().as_flattened(),
+        ),
+        fast.as_flattened().as_flattened(),
+        naive.as_flattened().as_flattened(),
+    );
+
+    let mut group = c.benchmark_group(group_name(N, D, H));
+    configure(&mut group, N, D, H);
+    group.bench_function("naive", |b| {
+        b.iter(|| {
+            reference::causal_multi_head(
+                black_box(&*q),
+                black_box(&*k),
+                black_box(&*v),
+                black_box(&mut *naive),
+            )
+        });
+    });
+    group.bench_function("fast", |b| {
+        b.iter(|| {
+            microattn::causal_multi_head(
+                black_box(&*q),
+                black_box(&*k),
+                black_box(&*v),
+                black_box(&mut *fast),
+            )
+        });
+    });
+    group.finish();
+}
+
+/// The SIMD features this binary was compiled with (wide picks its lanes at
+/// compile time, so this is what the kernel runs on).
+fn lanes() -> &'static str {
+    if cfg!(all(target_feature = "avx2", target_feature = "fma")) {
+        "AVX2 + FMA (f32x8 in one ymm register)"
+    } else if cfg!(target_feature = "avx") {
+        "AVX, no FMA"
+    } else if cfg!(target_feature = "sse2") {
+        "SSE2 (f32x8 as two xmm halves, no FMA)"
+    } else if cfg!(target_feature = "neon") {
+        "NEON"
+    } else {
+        "scalar arrays"
+    }
+}
+
+/// Where criterion writes its results (the same order of preference as
+/// criterion: `$CRITERION_HOME`, `$CARGO_TARGET_DIR/criterion`, then the
+/// target directory this binary sits in).
+fn criterion_home() -> Option<PathBuf> {
+    if let Some(home) = std::env::var_os("CRITERION_HOME") {
+        return Some(home.into());
+    }
+    if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR") {
+        return Some(PathBuf::from(dir).join("criterion"));
+    }
+    // <target>/release/deps/attention-<hash>
+    let exe = std::env::current_exe().ok()?;
+    Some(exe.parent()?.parent()?.parent()?.join("criterion"))
+}
+
+/// The median time in ns of one benchmark, if criterion measured it in this
+/// run (not in `--test` / `--list` mode, not filtered out).
+fn median_ns(home: &Path, group: &str, function: &str, since: SystemTime) -> Option<f64> {
+    let path = home
+        .join(group.replace('/', "_"))
+        .join(function)
+        .join("new/estimates.json");
+    if std::fs::metadata(&path).ok()?.modified().ok()? < since {
+        return None;
+    }
+    let json = std::fs::read_to_string(path).ok()?;
+    let median = &json[json.find("\"median\"")?..];
+    let value = &median[median.find("\"point_estimate\":")? + "\"point_estimate\":".len()..];
+    let end = value.find([',', '}'])?;
+    value[..end].trim().parse().ok()
+}
+
+/// A table of the medians measured in this run, with GFLOP/s and the
+/// fast/naive speed-up.
+fn summary(since: SystemTime) {
+    let Some(home) = criterion_home() else { return };
+    let mut rows = Vec::new();
+    for (n, d, h) in SHAPES {
+        let name = group_name(n, d, h);
+        if let (Some(naive), Some(fast)) = (
+            median_ns(&home, &name, "naive", since),
+            median_ns(&home, &name, "fast", since),
+        ) {
+            let f = flops(n, d, h) as f64;
+            rows.push(format!(
+                "{name:<22} {:>12.2} {:>8.2} {:>12.2} {:>8.2} {:>8.1}x",
+                naive / 1e3,
+                f / naive,
+                fast / 1e3,
+                f / fast,
+                naive / fast
+            ));
+        }
+    }
+    if rows.is_empty() {
+        return;
+    }
+    println!("\nsummary ({}), medians:", lanes());
+    println!(
+        "{:<22} {:>12} {:>8} {:>12} {:>8} {:>9}",
+        "shape", "naive µs", "GFLOP/s", "fast µs", "GFLOP/s", "speed-up"
+    );
+    rows.iter().for_each(|r| println!("{r}"));
+}
+
+fn main() {
+    println!(
+        "microattn causal attention: naive (reference) vs fast, lanes: {}",
+        lanes()
+    );
+    println!(
+        "throughput = causal FLOPs 4·H·D·N(N+1)/2 as criterion elements: elem/s reads as FLOP/s"
+    );
+    let started = SystemTime::now();
+    let mut c = Criterion::default()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(2))
+        .without_plots()
+        .configure_from_args();
+
+    bench_single::<16, 16>(&mut c);
+    bench_single::<64, 32>(&mut c);
+    bench_single::<128, 64>(&mut c);
+    bench_single::<256, 64>(&mut c);
+    bench_single::<512, 64>(&mut c);
+    bench_single::<1024, 64>(&mut c);
+    bench_multi::<256, 8, 64>(&mut c);
+    bench_multi::<64, 4, 16>(&mut c);
+
+    c.final_summary();
+    summary(started);
+}
