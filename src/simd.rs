@@ -11,13 +11,19 @@
 //! has FMA), so results are bit-identical within one build, and within the
 //! accuracy contract across builds.
 
-use wide::f32x8;
+use wide::{f32x4, f32x8};
 
 /// The lane type the kernels run on.
 type Lane = f32x8;
 
 /// Number of `f32` values in one [`Lane`].
 pub(crate) const LANES: usize = 8;
+
+/// A half lane, for a row's tail of 4 to 7 values.
+type Half = f32x4;
+
+/// Number of `f32` values in one [`Half`].
+const HALF: usize = 4;
 
 /// A block of [`LANES`] rows (keys or values) of one head, in order; only
 /// the first `n` (an argument beside it) count. `R` is `[f32; D]` for a
@@ -132,7 +138,8 @@ pub(crate) fn axpy_block<R: ?Sized + AsRef<[f32]> + AsMut<[f32]>>(
     }
 }
 
-/// `acc[i] += p · x[i]` over the common length.
+/// `acc[i] += p · x[i]` over the common length: 8 lanes at a time, then one
+/// 4-lane step where 4 or more values remain, then scalars.
 #[inline(always)]
 fn axpy(acc: &mut [f32], p: f32, x: &[f32]) {
     let (acc_lanes, acc_tail) = acc.as_chunks_mut::<LANES>();
@@ -141,7 +148,14 @@ fn axpy(acc: &mut [f32], p: f32, x: &[f32]) {
     for (a, x) in acc_lanes.iter_mut().zip(x_lanes) {
         *a = pv.mul_add(Lane::from(*x), Lane::from(*a)).to_array();
     }
-    for (a, x) in acc_tail.iter_mut().zip(x_tail) {
+    let (acc_half, acc_rest) = acc_tail.as_chunks_mut::<HALF>();
+    let (x_half, x_rest) = x_tail.as_chunks::<HALF>();
+    for (a, x) in acc_half.iter_mut().zip(x_half) {
+        *a = Half::splat(p)
+            .mul_add(Half::from(*x), Half::from(*a))
+            .to_array();
+    }
+    for (a, x) in acc_rest.iter_mut().zip(x_rest) {
         *a += p * x;
     }
 }
