@@ -54,9 +54,12 @@
 //!   is summed in order of `d` with every product and sum rounded on its own,
 //!   exactly as the reference does: scores are bit-identical to
 //!   [`reference`](mod@reference)'s on every target.
-//! - **exp.** The fused kernel uses `wide`'s lane `exp` (about 1 ULP,
-//!   `exp(0) = 1` exactly, `exp(-inf) = 0`); [`softmax`], [`attention_weights`]
-//!   and the reference use `libm`'s `expf` (< 1 ULP).
+//! - **exp.** The fused kernel uses `wide`'s lane `exp`: at most 1.07 ULP from
+//!   the f64 `exp` over every f32 in `[-87, 0]` (measured on SSE2 and
+//!   AVX2+FMA; a unit test holds it to 1.5 ULP), `exp(0) = 1` exactly,
+//!   `exp(-inf) = 0`, and weights below about `1e-44` flush to 0.
+//!   [`softmax`], [`attention_weights`] and the reference use `libm`'s `expf`
+//!   (0.91 ULP measured over the same range).
 //! - **Accuracy contract.** For every fast kernel, with `ref64` the f64 oracle
 //!   [`reference::causal_attention_f64`], `naive32` the reference in f32 and
 //!   ε = `f32::EPSILON`, over a whole output:

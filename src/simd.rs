@@ -1,8 +1,10 @@
 //! Lanes: the only file that names `wide` types.
 //!
-//! Everything here works on plain `&[f32]` rows of any length: the part that
-//! fills whole lanes runs on [`Lane`] (`wide::f32x8`), the rest (the *tail*,
-//! fewer than [`LANES`] values) runs in scalar code. `wide` picks its backend
+//! Rows are plain `&[f32]` (or `&[f32; D]`) of any length. Along a row
+//! (accumulator updates, rescale, division, maximum) whole lanes run on
+//! [`Lane`] (`wide::f32x8`), a 4-value step on `f32x4` where it fits, and the
+//! rest in scalar code. Scores run across keys instead: one key per lane (see
+//! [`dot_tile`]), so any head dimension fills the lanes. `wide` picks its backend
 //! when it is compiled (`target_feature`), so the same source becomes AVX2+FMA
 //! (`-C target-cpu=x86-64-v3`), 2×SSE2, NEON, simd128 or scalar arrays on a
 //! microcontroller.
@@ -52,8 +54,11 @@ impl Scores {
         max(&self.0.to_array())
     }
 
-    /// `exp(s − m)` per lane (`wide`'s exp: about 1 ULP, `exp(0) = 1`
-    /// exactly, `exp(-inf) = 0`, NaN stays NaN), so masked lanes weigh 0.
+    /// `exp(s − m)` per lane, so masked lanes weigh 0. `wide`'s exp: at
+    /// most 1.07 ULP from the f64 `exp` over every f32 in `[-87, 0]`
+    /// (measured on SSE2 and AVX2+FMA; 0.91 for libm's `expf`), `exp(0) = 1`
+    /// exactly, `exp(-inf) = 0`, NaN stays NaN, and results below about
+    /// `1e-44` flush to 0. The test below holds it to 1.5 ULP.
     #[inline(always)]
     pub(crate) fn exp_minus(self, m: f32) -> Scores {
         Scores((self.0 - Lane::splat(m)).exp())
@@ -205,4 +210,45 @@ pub(crate) fn max(x: &[f32]) -> f32 {
         }
     }
     best
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Distance from `got` to the f64 value `want`, in ULP of `want`
+    /// rounded to f32.
+    fn ulps(got: f32, want: f64) -> f64 {
+        let w = want as f32;
+        let ulp = f64::from(f32::from_bits(w.to_bits() + 1) - w);
+        (f64::from(got) - want).abs() / ulp
+    }
+
+    /// The lane exp against f64 `exp` on every 997th f32 of `[-87, 0]`
+    /// (about 1.1 million values, every binade), within 1.5 ULP.
+    #[test]
+    fn lane_exp_is_within_one_and_a_half_ulp() {
+        let mut worst = (0.0f64, 0.0f32);
+        let mut bits = (-87.0f32).to_bits();
+        while bits > 0x8000_0000 {
+            let x = f32::from_bits(bits);
+            let got = Scores(Lane::splat(x)).exp_minus(0.0).0.to_array()[0];
+            let err = ulps(got, f64::from(x).exp());
+            if err > worst.0 {
+                worst = (err, x);
+            }
+            bits -= 997;
+        }
+        assert!(worst.0 <= 1.5, "{} ULP at {:e}", worst.0, worst.1);
+    }
+
+    #[test]
+    fn lane_exp_edges() {
+        let e = |x: f32| Scores(Lane::splat(x)).exp_minus(0.0).0.to_array()[0];
+        assert_eq!(e(0.0).to_bits(), 1.0f32.to_bits());
+        assert_eq!(e(-0.0).to_bits(), 1.0f32.to_bits());
+        assert_eq!(e(f32::NEG_INFINITY).to_bits(), 0.0f32.to_bits());
+        assert!(e(f32::NAN).is_nan());
+        assert_eq!(e(-104.0), 0.0);
+    }
 }
