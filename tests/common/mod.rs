@@ -99,9 +99,11 @@ fn expect_shape(s: &Shape, n: usize, h: usize, kvh: usize, d: usize, default: bo
 
 /// Defines a wrapper running a one-head fixed-size function in the
 /// [`Kernel`] convention. `out` is copied in and back, so that whatever it
-/// held before the call is what the fixed-size function sees.
+/// held before the call is what the fixed-size function sees. With a trailing
+/// `scale`, the function takes the case's scale; without, it must be the
+/// default one.
 macro_rules! single_wrapper {
-    ($name:ident, $f:path, default) => {
+    ($name:ident, $f:path $(, $scale:ident)?) => {
         pub fn $name<const N: usize, const D: usize>(
             s: &Shape,
             q: &[f32],
@@ -109,24 +111,10 @@ macro_rules! single_wrapper {
             v: &[f32],
             out: &mut [f32],
         ) -> Result<(), Error> {
-            expect_shape(s, N, 1, 1, D, true);
+            let default_scale = true $(&& stringify!($scale).is_empty())?;
+            expect_shape(s, N, 1, 1, D, default_scale);
             let mut o = rows::<N, D>(out);
-            $f(&rows::<N, D>(q), &rows(k), &rows(v), &mut o);
-            out.copy_from_slice(o.as_flattened());
-            Ok(())
-        }
-    };
-    ($name:ident, $f:path, scaled) => {
-        pub fn $name<const N: usize, const D: usize>(
-            s: &Shape,
-            q: &[f32],
-            k: &[f32],
-            v: &[f32],
-            out: &mut [f32],
-        ) -> Result<(), Error> {
-            expect_shape(s, N, 1, 1, D, false);
-            let mut o = rows::<N, D>(out);
-            $f(&rows::<N, D>(q), &rows(k), &rows(v), s.scale, &mut o);
+            $f(&rows::<N, D>(q), &rows(k), &rows(v), $(s.$scale,)? &mut o);
             out.copy_from_slice(o.as_flattened());
             Ok(())
         }
@@ -135,7 +123,7 @@ macro_rules! single_wrapper {
 
 /// Like `single_wrapper`, for the multi-head functions.
 macro_rules! multi_wrapper {
-    ($name:ident, $f:path, default) => {
+    ($name:ident, $f:path $(, $scale:ident)?) => {
         pub fn $name<const N: usize, const H: usize, const KVH: usize, const D: usize>(
             s: &Shape,
             q: &[f32],
@@ -143,33 +131,14 @@ macro_rules! multi_wrapper {
             v: &[f32],
             out: &mut [f32],
         ) -> Result<(), Error> {
-            expect_shape(s, N, H, KVH, D, true);
+            let default_scale = true $(&& stringify!($scale).is_empty())?;
+            expect_shape(s, N, H, KVH, D, default_scale);
             let mut o = tokens::<N, H, D>(out);
             $f(
                 &tokens::<N, H, D>(q),
                 &tokens::<N, KVH, D>(k),
                 &tokens::<N, KVH, D>(v),
-                &mut o,
-            );
-            out.copy_from_slice(o.as_flattened().as_flattened());
-            Ok(())
-        }
-    };
-    ($name:ident, $f:path, scaled) => {
-        pub fn $name<const N: usize, const H: usize, const KVH: usize, const D: usize>(
-            s: &Shape,
-            q: &[f32],
-            k: &[f32],
-            v: &[f32],
-            out: &mut [f32],
-        ) -> Result<(), Error> {
-            expect_shape(s, N, H, KVH, D, false);
-            let mut o = tokens::<N, H, D>(out);
-            $f(
-                &tokens::<N, H, D>(q),
-                &tokens::<N, KVH, D>(k),
-                &tokens::<N, KVH, D>(v),
-                s.scale,
+                $(s.$scale,)?
                 &mut o,
             );
             out.copy_from_slice(o.as_flattened().as_flattened());
@@ -178,21 +147,21 @@ macro_rules! multi_wrapper {
     };
 }
 
-single_wrapper!(single, microattn::causal_attention, default);
-single_wrapper!(single_naive, reference::causal_attention, default);
-single_wrapper!(single_scaled, microattn::causal_attention_scaled, scaled);
+single_wrapper!(single, microattn::causal_attention);
+single_wrapper!(single_naive, reference::causal_attention);
+single_wrapper!(single_scaled, microattn::causal_attention_scaled, scale);
 single_wrapper!(
     single_scaled_naive,
     reference::causal_attention_scaled,
-    scaled
+    scale
 );
-multi_wrapper!(multi, microattn::causal_multi_head, default);
-multi_wrapper!(multi_naive, reference::causal_multi_head, default);
-multi_wrapper!(multi_scaled, microattn::causal_multi_head_scaled, scaled);
+multi_wrapper!(multi, microattn::causal_multi_head);
+multi_wrapper!(multi_naive, reference::causal_multi_head);
+multi_wrapper!(multi_scaled, microattn::causal_multi_head_scaled, scale);
 multi_wrapper!(
     multi_scaled_naive,
     reference::causal_multi_head_scaled,
-    scaled
+    scale
 );
 
 /// One fixed-size function instantiated at one shape, beside the matching
