@@ -110,96 +110,79 @@ fn configure(group: &mut BenchmarkGroup<'_, WallTime>, n: usize, d: usize, h: us
     }
 }
 
-/// One head: `reference::causal_attention` against `causal_attention`.
-fn bench_single<const N: usize, const D: usize>(c: &mut Criterion) {
-    let mut rng = XorShift(seed(N, D, 1));
-    let mut q: Box<[[f32; D]; N]> = boxed([0.0f32; D]);
-    let (mut k, mut v) = (q.clone(), q.clone());
+/// A causal attention function of the fixed-size API with `K = V = Q` array
+/// types (one head, or `H` heads over `KVH = H`).
+type Kernel<A> = fn(&A, &A, &A, &mut A);
+
+/// Checks `fast` against the contract on seeded inputs, then times `naive`
+/// and `fast` as the group `causal/N{n}_D{d}_H{h}`. `A` is the input array
+/// type and `flat` views one as its runtime layout.
+fn bench_pair<A: Clone>(
+    c: &mut Criterion,
+    (n, d, h): (usize, usize, usize),
+    zero: Box<A>,
+    flat: fn(&mut A) -> &mut [f32],
+    naive: Kernel<A>,
+    fast: Kernel<A>,
+) {
+    let mut rng = XorShift(seed(n, d, h));
+    let (mut q, mut k, mut v) = (zero.clone(), zero.clone(), zero);
     for x in [&mut q, &mut k, &mut v] {
-        rng.fill(x.as_flattened_mut());
+        rng.fill(flat(x));
     }
-    let (mut naive, mut fast) = (q.clone(), q.clone());
-    reference::causal_attention(&q, &k, &v, &mut naive);
-    microattn::causal_attention(&q, &k, &v, &mut fast);
+    let (mut naive_out, mut fast_out) = (q.clone(), q.clone());
+    naive(&q, &k, &v, &mut naive_out);
+    fast(&q, &k, &v, &mut fast_out);
     check(
-        &Shape::new(N, N, 1, 1, D),
-        (q.as_flattened(), k.as_flattened(), v.as_flattened()),
-        fast.as_flattened(),
-        naive.as_flattened(),
+        &Shape::new(n, n, h, h, d),
+        (flat(&mut q), flat(&mut k), flat(&mut v)),
+        flat(&mut fast_out),
+        flat(&mut naive_out),
     );
 
-    let mut group = c.benchmark_group(group_name(N, D, 1));
-    configure(&mut group, N, D, 1);
-    group.bench_function("naive", |b| {
-        b.iter(|| {
-            reference::causal_attention(
-                black_box(&*q),
-                black_box(&*k),
-                black_box(&*v),
-                black_box(&mut *naive),
-            )
+    let mut group = c.benchmark_group(group_name(n, d, h));
+    configure(&mut group, n, d, h);
+    for (name, kernel, out) in [
+        ("naive", naive, &mut naive_out),
+        ("fast", fast, &mut fast_out),
+    ] {
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                kernel(
+                    black_box(&q),
+                    black_box(&k),
+                    black_box(&v),
+                    black_box(&mut **out),
+                )
+            });
         });
-    });
-    group.bench_function("fast", |b| {
-        b.iter(|| {
-            microattn::causal_attention(
-                black_box(&*q),
-                black_box(&*k),
-                black_box(&*v),
-                black_box(&mut *fast),
-            )
-        });
-    });
+    }
     group.finish();
+}
+
+/// One head: `reference::causal_attention` against `causal_attention`.
+fn bench_single<const N: usize, const D: usize>(c: &mut Criterion) {
+    bench_pair::<[[f32; D]; N]>(
+        c,
+        (N, D, 1),
+        boxed([0.0f32; D]),
+        |x| x.as_flattened_mut(),
+        reference::causal_attention,
+        microattn::causal_attention,
+    );
 }
 
 /// H heads over KVH = H key/value heads: `reference::causal_multi_head`
 /// against `causal_multi_head`.
 fn bench_multi<const N: usize, const H: usize, const D: usize>(c: &mut Criterion) {
-    let mut rng = XorShift(seed(N, D, H));
-    let zero = [[0.0f32; D]; H];
-    let mut q: Box<[[[f32; D]; H]; N]> = boxed(zero);
-    let (mut k, mut v) = (q.clone(), q.clone());
-    for x in [&mut q, &mut k, &mut v] {
-        rng.fill(x.as_flattened_mut().as_flattened_mut());
-    }
-    let (mut naive, mut fast) = (q.clone(), q.clone());
-    reference::causal_multi_head(&q, &k, &v, &mut naive);
-    microattn::causal_multi_head(&q, &k, &v, &mut fast);
-    check(
-        &Shape::new(N, N, H, H, D),
-        (
-            q.as_flattened().as_flattened(),
-            k.as_flattened().as_flattened(),
-            v.as_flattened().as_flattened(),
-        ),
-        fast.as_flattened().as_flattened(),
-        naive.as_flattened().as_flattened(),
+    bench_pair::<[[[f32; D]; H]; N]>(
+        c,
+        (N, D, H),
+        boxed([[0.0f32; D]; H]),
+        |x| x.as_flattened_mut().as_flattened_mut(),
+        reference::causal_multi_head::<N, H, H, D>,
+        microattn::causal_multi_head::<N, H, H, D>,
     );
-
-    let mut group = c.benchmark_group(group_name(N, D, H));
-    configure(&mut group, N, D, H);
-    group.bench_function("naive", |b| {
-        b.iter(|| {
-            reference::causal_multi_head(
-                black_box(&*q),
-                black_box(&*k),
-                black_box(&*v),
-                black_box(&mut *naive),
-            )
-        });
-    });
-    group.bench_function("fast", |b| {
-        b.iter(|| {
-            microattn::causal_multi_head(
-                black_box(&*q),
-                black_box(&*k),
-                black_box(&*v),
-                black_box(&mut *fast),
-            )
-        });
-    });
-    group.finish();
 }
 
 /// The SIMD features this binary was compiled with (wide picks its lanes at
