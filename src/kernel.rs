@@ -31,13 +31,9 @@ pub(crate) const TILE: usize = 8;
 /// Runs causal attention on a checked problem, writing every output value.
 #[inline(always)]
 pub(crate) fn run<W: Width>(p: &Problem<'_, W>, out: &mut [f32]) {
-    let heads = p.heads.get();
-    for h in 0..heads {
-        let kv = p.kv_head(h / p.group);
-        let q_rows = p.width.rows(p.q).skip(h).step_by(heads);
-        let out_rows = p.width.rows_mut(out).skip(h).step_by(heads);
-        let mut rows = q_rows.zip(out_rows);
-        let mut first_visible = p.offset + 1;
+    for h in 0..p.heads() {
+        let (kv, mut rows) = p.query_head(h, p.width.rows_mut(out));
+        let mut first_visible = p.visible(0);
         loop {
             let mut tile: [Option<(&W::Row, &mut W::Row)>; TILE] = [const { None }; TILE];
             for slot in tile.iter_mut() {

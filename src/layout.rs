@@ -109,10 +109,10 @@ pub(crate) struct Problem<'a, W> {
     pub(crate) width: W,
     /// Position of query 0 among the keys (`kv_len − q_len`), so query `i`
     /// sees `offset + i + 1` keys.
-    pub(crate) offset: usize,
-    pub(crate) heads: NonZeroUsize,
+    offset: usize,
+    heads: NonZeroUsize,
     /// Query heads per key/value head (`heads / kv_heads`).
-    pub(crate) group: NonZeroUsize,
+    group: NonZeroUsize,
     kv_heads: NonZeroUsize,
 }
 
@@ -185,25 +185,9 @@ impl<'a, W: Width> Problem<'a, W> {
         })
     }
 
-    /// Rows of key/value head `g` in `buf` (`k` or `v`), for the first
-    /// `visible` positions.
-    #[inline(always)]
-    pub(crate) fn kv_rows(
-        &self,
-        buf: &'a [f32],
-        g: usize,
-        visible: usize,
-    ) -> impl Iterator<Item = &'a W::Row> + Clone + use<'a, W> {
-        self.width
-            .rows(buf)
-            .skip(g)
-            .step_by(self.kv_heads.get())
-            .take(visible)
-    }
-
     /// The keys and values of key/value head `g`, by position.
     #[inline(always)]
-    pub(crate) fn kv_head(&self, g: usize) -> KvHead<'a, W> {
+    fn kv_head(&self, g: usize) -> KvHead<'a, W> {
         KvHead {
             k: self.k,
             v: self.v,
@@ -213,40 +197,40 @@ impl<'a, W: Width> Problem<'a, W> {
         }
     }
 
-    /// Every (query position, query head) in output order, with its query
-    /// row, its output row, the key/value head it reads and how many keys it
-    /// sees.
+    /// Number of query heads.
     #[inline(always)]
-    pub(crate) fn rows<'o, T, O>(
+    pub(crate) fn heads(&self) -> usize {
+        self.heads.get()
+    }
+
+    /// Query head `h`: the key/value head it reads, and its (query row,
+    /// output row) pairs by position. The query at position `i` of the head
+    /// sees the first `self.visible(i)` keys. `out_rows` are the output's
+    /// rows in output order (all heads), like the rows of `q`.
+    #[inline(always)]
+    pub(crate) fn query_head<'o, T, O>(
         &self,
+        h: usize,
         out_rows: O,
-    ) -> impl Iterator<Item = Row<'a, 'o, W::Row, T>> + use<'a, 'o, W, T, O>
+    ) -> (
+        KvHead<'a, W>,
+        impl Iterator<Item = (&'a W::Row, &'o mut T)> + use<'a, 'o, W, T, O>,
+    )
     where
         T: ?Sized + 'o,
         O: Iterator<Item = &'o mut T>,
     {
-        let (offset, heads, group) = (self.offset, self.heads, self.group);
-        self.width
-            .rows(self.q)
-            .zip(out_rows)
-            .enumerate()
-            .map(move |(r, (q, out))| Row {
-                q,
-                out,
-                kv_head: (r % heads) / group,
-                visible: offset + r / heads + 1,
-            })
+        let heads = self.heads.get();
+        let q_rows = self.width.rows(self.q).skip(h).step_by(heads);
+        let rows = q_rows.zip(out_rows.skip(h).step_by(heads));
+        (self.kv_head(h / self.group), rows)
     }
-}
 
-/// One query row of a [`Problem`]: what the kernel computes at a time.
-pub(crate) struct Row<'a, 'o, R: ?Sized, T: ?Sized> {
-    pub(crate) q: &'a R,
-    pub(crate) out: &'o mut T,
-    /// The key/value head this query head reads.
-    pub(crate) kv_head: usize,
-    /// Number of keys this query sees (positions `0..visible`), at least 1.
-    pub(crate) visible: usize,
+    /// How many keys the query at position `i` sees (`offset + i + 1`).
+    #[inline(always)]
+    pub(crate) fn visible(&self, i: usize) -> usize {
+        self.offset + i + 1
+    }
 }
 
 /// The keys and values of one key/value head of a [`Problem`], by position.
@@ -269,5 +253,19 @@ impl<'a, W: Width> KvHead<'a, W> {
             self.width.row(self.k, index)?,
             self.width.row(self.v, index)?,
         ))
+    }
+
+    /// The key rows and the value rows at positions `0..visible`, in order
+    /// (each iterator cheap to clone: it reads rows by position).
+    #[inline(always)]
+    pub(crate) fn rows(
+        self,
+        visible: usize,
+    ) -> (
+        impl Iterator<Item = &'a W::Row> + Clone,
+        impl Iterator<Item = &'a W::Row> + Clone,
+    ) {
+        let pairs = move || (0..visible).map_while(move |j| self.at(j));
+        (pairs().map(|(k, _)| k), pairs().map(|(_, v)| v))
     }
 }

@@ -29,7 +29,7 @@
 use core::ops::{Add, Div, Mul, Sub};
 
 use crate::error::Error;
-use crate::layout::{Dynamic, Problem, Row, Width};
+use crate::layout::{Dynamic, Problem, Width};
 use crate::{Shape, default_scale, math};
 
 /// The arithmetic the reference runs in: f32 (the naive kernel) or f64 (the
@@ -117,17 +117,13 @@ fn softmax_weighted_sum<'a, T: Real>(
 fn run<T: Real>(p: &Problem<'_, Dynamic>, out: &mut [T]) {
     let scale = T::from_f32(p.scale);
     let d = p.width.get().get();
-    for Row {
-        q,
-        out,
-        kv_head,
-        visible,
-    } in p.rows(out.chunks_exact_mut(d))
-    {
-        let scores = p
-            .kv_rows(p.k, kv_head, visible)
-            .map(|k| dot::<T>(q, k) * scale);
-        softmax_weighted_sum(scores, p.kv_rows(p.v, kv_head, visible), out);
+    for h in 0..p.heads() {
+        let (kv, rows) = p.query_head(h, out.chunks_exact_mut(d));
+        for (i, (q, out)) in rows.enumerate() {
+            let (keys, values) = kv.rows(p.visible(i));
+            let scores = keys.map(|k| dot::<T>(q, k) * scale);
+            softmax_weighted_sum(scores, values, out);
+        }
     }
 }
 
