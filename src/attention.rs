@@ -45,7 +45,7 @@ fn run_fixed<const N: usize, const H: usize, const KVH: usize, const D: usize>(
 ) {
     const { assert_heads::<N, H, KVH, D>() };
     if let Ok(p) = Problem::<Fixed<D>>::new(N, N, H, KVH, D, scale, (q, k, v), out.len()) {
-        kernel::run(&p, out);
+        kernel::run(&p, out, None);
     }
 }
 

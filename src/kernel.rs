@@ -29,9 +29,15 @@ pub(crate) const BLOCK: usize = simd::LANES;
 pub(crate) const TILE: usize = 8;
 
 /// Runs causal attention on a checked problem, writing every output value.
+///
+/// With `lse`, also writes each query row's log-sum-exp of its visible
+/// scores, `m + ln Σ exp(sⱼ − m)` (`-inf` for a row that sees no key), in
+/// the order of the output rows (token-major, then head). Its length must be
+/// `q_len·heads` (checked by the caller); rows past its end get none.
 #[inline(always)]
-pub(crate) fn run<W: Width>(p: &Problem<'_, W>, out: &mut [f32]) {
-    for h in 0..p.heads() {
+pub(crate) fn run<W: Width>(p: &Problem<'_, W>, out: &mut [f32], mut lse: Option<&mut [f32]>) {
+    let heads = p.heads();
+    for h in 0..heads {
         let (kv, mut rows) = p.query_head(h, p.width.rows_mut(out));
         let mut first_visible = p.visible(0);
         loop {
@@ -45,7 +51,15 @@ pub(crate) fn run<W: Width>(p: &Problem<'_, W>, out: &mut [f32]) {
             if tile[0].is_none() {
                 break;
             }
-            attend_tile(&mut tile, kv, first_visible, p.scale);
+            let states = attend_tile(&mut tile, kv, first_visible, p.scale);
+            if let Some(lse) = lse.as_deref_mut() {
+                let token0 = first_visible - p.visible(0);
+                for (t, state) in states.iter().enumerate() {
+                    if let Some(slot) = lse.get_mut((token0 + t) * heads + h) {
+                        *slot = state.log_sum_exp();
+                    }
+                }
+            }
             first_visible += TILE;
         }
     }
@@ -54,7 +68,8 @@ pub(crate) fn run<W: Width>(p: &Problem<'_, W>, out: &mut [f32]) {
 /// A tile of queries at consecutive positions: query `t` of the tile sees
 /// the first `first_visible + t` positions of `kv`. For each query,
 /// `out = Σⱼ softmax(scale·q·kⱼ)ⱼ · vⱼ` over those positions; a query that
-/// sees none gets 0. Empty slots (`None`) end the tile.
+/// sees none gets 0. Empty slots (`None`) end the tile. Returns each
+/// query's final online-softmax state (slots past the tile's end: unused).
 ///
 /// `q`, every row of `kv` and `out` have the same length (checked by
 /// [`Problem::new`]); with a fixed head dimension that length is a
@@ -65,13 +80,13 @@ pub(crate) fn attend_tile<W: Width>(
     kv: KvHead<'_, W>,
     first_visible: usize,
     scale: f32,
-) {
+) -> [Online; TILE] {
+    let mut states = [Online::new(); TILE];
     let Some(q0) = tile[0].as_ref().map(|(q, _)| *q) else {
-        return;
+        return states;
     };
     let count = tile.iter().take_while(|slot| slot.is_some()).count();
     let last_visible = first_visible + count.saturating_sub(1);
-    let mut states = [Online::new(); TILE];
     let mut start = 0;
     while start < last_visible {
         let Some((k0, v0)) = kv.at(start) else { break };
@@ -108,6 +123,7 @@ pub(crate) fn attend_tile<W: Width>(
             None => out.as_mut().fill(0.0),
         }
     }
+    states
 }
 
 /// One query's update by one block of scores, of which the first `n` (the

@@ -17,6 +17,12 @@ pub(crate) fn exp_f64(x: f64) -> f64 {
     libm::exp(x)
 }
 
+/// Natural logarithm in f32 (libm `logf`, < 1 ULP); `ln(0) = -inf`.
+#[inline]
+pub(crate) fn ln(x: f32) -> f32 {
+    libm::logf(x)
+}
+
 /// Square root in f32, correctly rounded.
 #[inline]
 pub(crate) fn sqrt(x: f32) -> f32 {

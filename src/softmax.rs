@@ -112,4 +112,14 @@ impl Online {
     pub(crate) fn sum(&self) -> Option<f32> {
         self.started.then_some(self.l)
     }
+
+    /// `m + ln l`, the log of the sum of `exp` of every score seen (`-inf`
+    /// if none was seen, or all were `-inf`; NaN if a NaN was summed).
+    #[inline]
+    pub(crate) fn log_sum_exp(&self) -> f32 {
+        match self.sum() {
+            Some(l) => self.m + math::ln(l),
+            None => f32::NEG_INFINITY,
+        }
+    }
 }
