@@ -1,146 +1,115 @@
 //! The fused online-softmax kernel.
 //!
-//! Keys are taken in blocks of [`BLOCK`]: a block's scores `scale · q·kⱼ`
-//! are computed on lanes, the running maximum is raised (and the accumulator
-//! rescaled) only if the block beats it, then `exp(sⱼ − m)·vⱼ` is added to
-//! the accumulator. The accumulator is the caller's output row itself, divided
-//! by the running sum at the end, so the working memory per query is one
-//! block of scores and nothing of size N.
+//! # The recipe every query follows
+//! A query that sees keys `0..visible` takes them in blocks of [`BLOCK`]
+//! starting at position 0. For each block, with `sⱼ = scale·(q·kⱼ)` summed
+//! in the textbook's order (see `simd::dot_tile`) and keys it does not see
+//! masked to `-inf`:
 //!
-//! Queries of one head are taken in tiles of [`TILE`] consecutive positions:
-//! each block of keys and values is loaded once and used by every query of
-//! the tile that sees it, so K and V stream from memory once per tile rather
-//! than once per query.
+//! 1. `b = max sⱼ`, ignoring NaN (`-inf` if nothing is left);
+//! 2. first block: `m = b`, the accumulator (the caller's output row) set to
+//!    `-0.0`, `l = 0`; later blocks, only if `b > m`: `α = exp(m − b)`,
+//!    `m = b`, `l = l·α`, accumulator `·= α` — no rescale otherwise;
+//! 3. `pⱼ = exp(sⱼ − m)` by the softmax exp (`simd::exp`), `l = l + p₀ + p₁ +
+//!    … + p₇` in that order (masked lanes add exactly 0);
+//! 4. `acc = acc + pⱼ·vⱼ` for each seen key in order of `j` (`simd::axpy`:
+//!    fused on whole lanes where the target has FMA, `axpy_tail` past them).
 //!
-//! Determinism by construction: every query's keys are cut into blocks
-//! starting at position 0, and a query's update for a block depends only on
-//! the keys of that block it sees (lanes it does not see are masked to `-inf`
-//! and weigh exactly 0). So a query's result is the same bits whatever tile
-//! it is in, and nothing at a later position can change it.
+//! At the end `out = acc / l` (a division, correctly rounded), or 0 for a
+//! query that saw no key.
+//!
+//! # Two paths, one result
+//! A full tile of [`TILE`] queries that read the same key/value head goes
+//! through [`tiled`]: lanes across the eight queries, so the scores, the
+//! maximum, the rescale factors and the sums are lane-wise and each loaded
+//! block of keys and values serves eight queries; blocks that every query of
+//! the tile sees in full take no mask, and the value update keeps each chunk
+//! of the eight output rows in registers across the block. Any other query
+//! (a partial tile, a single decode query, or every query on a target without
+//! SIMD lanes, where the one-query path needs a quarter of the stack) goes
+//! through [`single`]: lanes across keys.
+//!
+//! Both paths perform the recipe's operations, value by value, with the same
+//! IEEE operations in the same order, so a query's output (and its
+//! log-sum-exp) is the same bits whichever path, tile or position in a tile
+//! computed it, and nothing at a later position can change it. That is what
+//! makes one prefill and a sequence of decode steps agree bit for bit, and
+//! the exact tests hold it.
 
-use crate::layout::{KvHead, Problem, Width};
-use crate::simd::{self, Block, Scores};
-use crate::softmax::{Online, Rescale};
+use crate::layout::{Problem, Query, Width};
+use crate::simd;
+use crate::softmax::Online;
+
+mod single;
+mod tiled;
 
 /// Keys per block: one lane's worth of scores between two max updates.
 pub(crate) const BLOCK: usize = simd::LANES;
 
-/// Query positions per tile (they share each loaded block of keys).
-pub(crate) const TILE: usize = 8;
+/// Queries per tile of the lane-across-queries path.
+pub(crate) const TILE: usize = simd::LANES;
+
+/// Whether full tiles take the lanes-across-queries path: only where `wide`
+/// has real SIMD lanes. On microcontrollers the lanes are plain arrays, so
+/// the tile's transposes buy nothing and its working set (about 1 KB of
+/// scores, weights and transposed queries) would triple the kernel's stack.
+const TILED: bool = cfg!(any(
+    target_feature = "sse2",
+    target_feature = "neon",
+    target_feature = "simd128"
+));
 
 /// Runs causal attention on a checked problem, writing every output value.
 ///
 /// With `lse`, also writes each query row's log-sum-exp of its visible
-/// scores, `m + ln Σ exp(sⱼ − m)` (`-inf` for a row that sees no key), in
-/// the order of the output rows (token-major, then head). Its length must be
+/// scores, `m + ln l` (`-inf` for a row that sees no key), in the order of
+/// the output rows (token-major, then head). Its length must be
 /// `q_len·heads` (checked by the caller); rows past its end get none.
 #[inline(always)]
 pub(crate) fn run<W: Width>(p: &Problem<'_, W>, out: &mut [f32], mut lse: Option<&mut [f32]>) {
-    let heads = p.heads();
-    for h in 0..heads {
-        let (kv, mut rows) = p.query_head(h, p.width.rows_mut(out));
-        let mut first_visible = p.visible(0);
+    for g in 0..p.kv_heads() {
+        let (kv, mut queries) = p.query_group(g, p.width.rows_mut(&mut *out));
         loop {
-            let mut tile: [Option<(&W::Row, &mut W::Row)>; TILE] = [const { None }; TILE];
-            for slot in tile.iter_mut() {
-                *slot = rows.next();
-                if slot.is_none() {
-                    break;
+            let tile: [Option<Query<'_, '_, W::Row, W::Row>>; TILE] =
+                core::array::from_fn(|_| queries.next());
+            match tile {
+                [None, ..] => break,
+                [
+                    Some(q0),
+                    Some(q1),
+                    Some(q2),
+                    Some(q3),
+                    Some(q4),
+                    Some(q5),
+                    Some(q6),
+                    Some(q7),
+                ] if TILED => {
+                    let mut full = [q0, q1, q2, q3, q4, q5, q6, q7];
+                    let states = tiled::attend(&mut full, kv, p.scale);
+                    write_lse(&mut lse, full.each_ref().map(|q| Some(q.row)), &states);
+                }
+                mut partial => {
+                    let states = partial.each_mut().map(|slot| match slot {
+                        Some(q) => single::attend(q.q, &mut *q.out, q.visible, kv, p.scale),
+                        None => Online::new(),
+                    });
+                    let rows = partial.each_ref().map(|q| q.as_ref().map(|q| q.row));
+                    write_lse(&mut lse, rows, &states);
                 }
             }
-            if tile[0].is_none() {
-                break;
-            }
-            let states = attend_tile(&mut tile, kv, first_visible, p.scale);
-            if let Some(lse) = lse.as_deref_mut() {
-                let token0 = first_visible - p.visible(0);
-                for (t, state) in states.iter().enumerate() {
-                    if let Some(slot) = lse.get_mut((token0 + t) * heads + h) {
-                        *slot = state.log_sum_exp();
-                    }
-                }
-            }
-            first_visible += TILE;
         }
     }
 }
 
-/// A tile of queries at consecutive positions: query `t` of the tile sees
-/// the first `first_visible + t` positions of `kv`. For each query,
-/// `out = Σⱼ softmax(scale·q·kⱼ)ⱼ · vⱼ` over those positions; a query that
-/// sees none gets 0. Empty slots (`None`) end the tile. Returns each
-/// query's final online-softmax state (slots past the tile's end: unused).
-///
-/// `q`, every row of `kv` and `out` have the same length (checked by
-/// [`Problem::new`]); with a fixed head dimension that length is a
-/// type-level constant and the lane loops unroll.
+/// Each present row's log-sum-exp into `lse`, if asked for.
 #[inline(always)]
-pub(crate) fn attend_tile<W: Width>(
-    tile: &mut [Option<(&W::Row, &mut W::Row)>; TILE],
-    kv: KvHead<'_, W>,
-    first_visible: usize,
-    scale: f32,
-) -> [Online; TILE] {
-    let mut states = [Online::new(); TILE];
-    let Some(q0) = tile[0].as_ref().map(|(q, _)| *q) else {
-        return states;
+fn write_lse(lse: &mut Option<&mut [f32]>, rows: [Option<usize>; TILE], states: &[Online; TILE]) {
+    let Some(lse) = lse.as_deref_mut() else {
+        return;
     };
-    let count = tile.iter().take_while(|slot| slot.is_some()).count();
-    let last_visible = first_visible + count.saturating_sub(1);
-    let mut start = 0;
-    while start < last_visible {
-        let Some((k0, v0)) = kv.at(start) else { break };
-        let n_max = (last_visible - start).min(BLOCK);
-        // Slots past `n_max` repeat the first row; each query's `n` keeps the
-        // lanes it does not see out of its sums.
-        let mut keys: Block<'_, W::Row> = [k0; BLOCK];
-        let mut values: Block<'_, W::Row> = [v0; BLOCK];
-        let slots = keys.iter_mut().zip(values.iter_mut()).enumerate();
-        for (j, (slot_k, slot_v)) in slots.take(n_max).skip(1) {
-            if let Some((k, v)) = kv.at(start + j) {
-                (*slot_k, *slot_v) = (k, v);
-            }
-        }
-        let queries = tile
-            .each_ref()
-            .map(|slot| slot.as_ref().map_or(q0, |(q, _)| *q));
-        let scores = simd::dot_tile(&queries, &keys, scale);
-        let per_query = tile.iter_mut().zip(states.iter_mut()).zip(scores);
-        for (t, ((slot, state), scores)) in per_query.enumerate() {
-            let Some((_, out)) = slot else { break };
-            let visible = first_visible + t;
-            if visible > start {
-                let n = (visible - start).min(BLOCK);
-                update(&mut **out, state, scores.masked(n), &values, n);
-            }
-        }
-        start += BLOCK;
-    }
-    for (slot, state) in tile.iter_mut().zip(&states) {
-        let Some((_, out)) = slot else { break };
-        match state.sum() {
-            Some(l) => simd::div(out.as_mut(), l),
-            None => out.as_mut().fill(0.0),
+    for (row, state) in rows.iter().zip(states) {
+        if let Some(slot) = row.and_then(|r| lse.get_mut(r)) {
+            *slot = state.log_sum_exp();
         }
     }
-    states
-}
-
-/// One query's update by one block of scores, of which the first `n` (the
-/// keys it sees) are unmasked.
-#[inline(always)]
-fn update<R: ?Sized + AsRef<[f32]> + AsMut<[f32]>>(
-    out: &mut R,
-    state: &mut Online,
-    scores: Scores,
-    values: &Block<'_, R>,
-    n: usize,
-) {
-    match state.enter_block(scores.max()) {
-        Rescale::Start => out.as_mut().fill(-0.0),
-        Rescale::Keep => {}
-        Rescale::By(alpha) => simd::scale(out.as_mut(), alpha),
-    }
-    let p = state.weights(scores);
-    simd::axpy_block(out, p, values, n);
 }

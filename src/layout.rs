@@ -226,11 +226,57 @@ impl<'a, W: Width> Problem<'a, W> {
         (self.kv_head(h / self.group), rows)
     }
 
+    /// Number of key/value heads.
+    #[inline(always)]
+    pub(crate) fn kv_heads(&self) -> usize {
+        self.kv_heads.get()
+    }
+
+    /// Key/value head `g` and the queries that read it: every query head of
+    /// its group, position by position (token-major, then head), so the
+    /// `visible` counts never decrease. `out_rows` are the output's rows in
+    /// output order (all heads), like the rows of `q`.
+    #[inline(always)]
+    pub(crate) fn query_group<'o, T, O>(
+        &self,
+        g: usize,
+        out_rows: O,
+    ) -> (
+        KvHead<'a, W>,
+        impl Iterator<Item = Query<'a, 'o, W::Row, T>> + use<'a, 'o, W, T, O>,
+    )
+    where
+        T: ?Sized + 'o,
+        O: Iterator<Item = &'o mut T>,
+    {
+        let (heads, group, offset) = (self.heads.get(), self.group.get(), self.offset);
+        let queries = self.width.rows(self.q).zip(out_rows).enumerate();
+        let mine = queries.filter(move |(row, _)| (row % heads) / group == g);
+        let queries = mine.map(move |(row, (q, out))| Query {
+            row,
+            q,
+            out,
+            visible: offset + row / heads + 1,
+        });
+        (self.kv_head(g), queries)
+    }
+
     /// How many keys the query at position `i` sees (`offset + i + 1`).
     #[inline(always)]
     pub(crate) fn visible(&self, i: usize) -> usize {
         self.offset + i + 1
     }
+}
+
+/// One query of a [`Problem`]: its row, where its output goes, and how many
+/// keys it sees (at least one).
+pub(crate) struct Query<'a, 'o, R: ?Sized, T: ?Sized> {
+    /// Index of the row in `q` and in the output (`token·heads + head`).
+    pub(crate) row: usize,
+    pub(crate) q: &'a R,
+    pub(crate) out: &'o mut T,
+    /// The query sees keys `0..visible`.
+    pub(crate) visible: usize,
 }
 
 /// The keys and values of one key/value head of a [`Problem`], by position.

@@ -110,11 +110,12 @@
 #![deny(missing_docs)]
 #![warn(clippy::missing_inline_in_public_items)]
 
-#[cfg(feature = "std")]
+#[cfg(any(feature = "std", test))]
 extern crate std;
 
 mod attention;
 mod dynamic;
+pub mod entry;
 mod error;
 mod kernel;
 mod layout;

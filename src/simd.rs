@@ -15,6 +15,11 @@
 
 use wide::{f32x4, f32x8};
 
+mod exp;
+mod tile;
+
+pub(crate) use tile::{Lanes, QueryTile, pv_block, scores_across_queries};
+
 /// The lane type the kernels run on.
 type Lane = f32x8;
 
@@ -54,20 +59,18 @@ impl Scores {
         max(&self.0.to_array())
     }
 
-    /// `exp(s − m)` per lane, so masked lanes weigh 0. `wide`'s exp: at
-    /// most 1.07 ULP from the f64 `exp` over every f32 in `[-87, 0]`
-    /// (measured on SSE2 and AVX2+FMA; 0.91 for libm's `expf`), `exp(0) = 1`
-    /// exactly, `exp(-inf) = 0`, NaN stays NaN, and results below about
-    /// `1e-44` flush to 0. The test below holds it to 1.5 ULP.
+    /// `exp(s − m)` per lane (the softmax exp of [`exp`]; `s ≤ m` for
+    /// every unmasked lane), so masked lanes weigh 0.
     #[inline(always)]
     pub(crate) fn exp_minus(self, m: f32) -> Scores {
-        Scores((self.0 - Lane::splat(m)).exp())
+        Scores(exp::exp_nonpositive(self.0 - Lane::splat(m)))
     }
 
-    /// The sum of the lanes.
+    /// `l + w₀ + w₁ + … + w₇`, added one lane after the other in order
+    /// (the order every path of the kernel uses for the running sum).
     #[inline(always)]
-    pub(crate) fn sum(self) -> f32 {
-        self.0.reduce_add()
+    pub(crate) fn add_in_order_to(self, l: f32) -> f32 {
+        self.0.to_array().iter().fold(l, |l, &w| l + w)
     }
 }
 
@@ -143,18 +146,27 @@ pub(crate) fn axpy_block<R: ?Sized + AsRef<[f32]> + AsMut<[f32]>>(
     }
 }
 
-/// `acc[i] += p · x[i]` over the common length: 8 lanes at a time, then one
-/// 4-lane step where 4 or more values remain, then scalars.
+/// `acc[i] += p · x[i]` over the common length: 8 lanes at a time (fused
+/// where the target has FMA), then [`axpy_tail`] on the rest.
 #[inline(always)]
-fn axpy(acc: &mut [f32], p: f32, x: &[f32]) {
+pub(crate) fn axpy(acc: &mut [f32], p: f32, x: &[f32]) {
     let (acc_lanes, acc_tail) = acc.as_chunks_mut::<LANES>();
     let (x_lanes, x_tail) = x.as_chunks::<LANES>();
     let pv = Lane::splat(p);
     for (a, x) in acc_lanes.iter_mut().zip(x_lanes) {
         *a = pv.mul_add(Lane::from(*x), Lane::from(*a)).to_array();
     }
-    let (acc_half, acc_rest) = acc_tail.as_chunks_mut::<HALF>();
-    let (x_half, x_rest) = x_tail.as_chunks::<HALF>();
+    axpy_tail(acc_tail, p, x_tail);
+}
+
+/// The part of [`axpy`] past the last whole lane (fewer than 8 values): one
+/// 4-lane step where 4 or more remain, then scalars (not fused). Every path
+/// of the kernel updates these values through this one function, so each
+/// value is always computed by the same operation.
+#[inline(always)]
+pub(crate) fn axpy_tail(acc: &mut [f32], p: f32, x: &[f32]) {
+    let (acc_half, acc_rest) = acc.as_chunks_mut::<HALF>();
+    let (x_half, x_rest) = x.as_chunks::<HALF>();
     for (a, x) in acc_half.iter_mut().zip(x_half) {
         *a = Half::splat(p)
             .mul_add(Half::from(*x), Half::from(*a))
@@ -163,6 +175,13 @@ fn axpy(acc: &mut [f32], p: f32, x: &[f32]) {
     for (a, x) in acc_rest.iter_mut().zip(x_rest) {
         *a += p * x;
     }
+}
+
+/// `e^x` for one `x ≤ 0` (or NaN) by the lane exp, so a rescale factor is
+/// the same bits as a weight computed on lanes.
+#[inline(always)]
+pub(crate) fn exp_one(x: f32) -> f32 {
+    exp::exp_nonpositive(Lane::splat(x)).to_array()[0]
 }
 
 /// `acc[i] *= alpha`.
@@ -210,45 +229,4 @@ pub(crate) fn max(x: &[f32]) -> f32 {
         }
     }
     best
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Distance from `got` to the f64 value `want`, in ULP of `want`
-    /// rounded to f32.
-    fn ulps(got: f32, want: f64) -> f64 {
-        let w = want as f32;
-        let ulp = f64::from(f32::from_bits(w.to_bits() + 1) - w);
-        (f64::from(got) - want).abs() / ulp
-    }
-
-    /// The lane exp against f64 `exp` on every 997th f32 of `[-87, 0]`
-    /// (about 1.1 million values, every binade), within 1.5 ULP.
-    #[test]
-    fn lane_exp_is_within_one_and_a_half_ulp() {
-        let mut worst = (0.0f64, 0.0f32);
-        let mut bits = (-87.0f32).to_bits();
-        while bits > 0x8000_0000 {
-            let x = f32::from_bits(bits);
-            let got = Scores(Lane::splat(x)).exp_minus(0.0).0.to_array()[0];
-            let err = ulps(got, f64::from(x).exp());
-            if err > worst.0 {
-                worst = (err, x);
-            }
-            bits -= 997;
-        }
-        assert!(worst.0 <= 1.5, "{} ULP at {:e}", worst.0, worst.1);
-    }
-
-    #[test]
-    fn lane_exp_edges() {
-        let e = |x: f32| Scores(Lane::splat(x)).exp_minus(0.0).0.to_array()[0];
-        assert_eq!(e(0.0).to_bits(), 1.0f32.to_bits());
-        assert_eq!(e(-0.0).to_bits(), 1.0f32.to_bits());
-        assert_eq!(e(f32::NEG_INFINITY).to_bits(), 0.0f32.to_bits());
-        assert!(e(f32::NAN).is_nan());
-        assert_eq!(e(-104.0), 0.0);
-    }
 }

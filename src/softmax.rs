@@ -79,6 +79,17 @@ impl Online {
         }
     }
 
+    /// The state after a tile computed on lanes: running maximum `m` and
+    /// sum `l` (at least one block entered).
+    #[inline(always)]
+    pub(crate) const fn entered(m: f32, l: f32) -> Self {
+        Online {
+            m,
+            l,
+            started: true,
+        }
+    }
+
     /// Takes the maximum of the next block (NaN-ignoring, see `simd::max`)
     /// and says how to treat the accumulator.
     #[inline(always)]
@@ -88,7 +99,7 @@ impl Online {
             self.m = block_max;
             Rescale::Start
         } else if block_max > self.m {
-            let alpha = math::exp(self.m - block_max);
+            let alpha = simd::exp_one(self.m - block_max);
             self.m = block_max;
             self.l *= alpha;
             Rescale::By(alpha)
@@ -102,7 +113,7 @@ impl Online {
     #[inline(always)]
     pub(crate) fn weights(&mut self, scores: Scores) -> Scores {
         let p = scores.exp_minus(self.m);
-        self.l += p.sum();
+        self.l = p.add_in_order_to(self.l);
         p
     }
 

@@ -8,6 +8,9 @@
 //! - the same call twice gives the same bits, whatever `out` held (zeros,
 //!   garbage, NaNs), and no NaN survives for finite inputs;
 //! - `causal_attention_dyn` gives the bits of the fixed-size functions;
+//! - a query computed on its own (one query against its prefix, as in a
+//!   decode step) gives the bits it gets inside a whole run (tiles of
+//!   queries on lanes);
 //! - the fast `softmax` gives the bits of `reference::softmax`.
 //!
 //! None of these compares a fast kernel with the reference (lanes and FMA
@@ -18,8 +21,8 @@ mod common;
 
 use common::{
     FAST, HeadChange, NAIVE, biased, causality, deterministic_and_write_only, first_row_is_v0,
-    fixed_kernels, fixed_softmax, head_independence, head_mixing, jittery, lazy, leaky, prop,
-    runner, same_as, same_bits,
+    fixed_kernels, fixed_softmax, head_independence, head_mixing, jittery, lazy, leaky,
+    one_query_at_a_time, prop, runner, same_as, same_bits,
 };
 use microattn::Shape;
 use microattn::strategies::{
@@ -95,6 +98,11 @@ proptest! {
         for kernel in [FAST, NAIVE] {
             prop(head_independence(kernel, &c, &other, change))?;
         }
+    }
+
+    #[test]
+    fn dyn_one_query_at_a_time_is_the_same_bits(c in prop_oneof![finite_case(false), finite_case(true)]) {
+        prop(one_query_at_a_time(FAST, &c))?;
     }
 
     #[test]
@@ -227,4 +235,24 @@ fn bit_comparison_catches_one_ulp() {
     let c = sample(9, 9, 1, 1, 8);
     same_as(FAST, FAST, &c, "itself").expect("a kernel equals itself");
     assert!(same_as(FAST, biased, &c, "biased").is_err());
+}
+
+#[test]
+fn one_query_check_catches_a_path_dependent_kernel() {
+    fn path_dependent(
+        s: &Shape,
+        q: &[f32],
+        k: &[f32],
+        v: &[f32],
+        out: &mut [f32],
+    ) -> Result<(), microattn::Error> {
+        FAST(s, q, k, v, out)?;
+        if s.q_len == 1 {
+            out[0] = f32::from_bits(out[0].to_bits() ^ 1);
+        }
+        Ok(())
+    }
+    let c = sample(9, 9, 1, 1, 8);
+    assert!(one_query_at_a_time(FAST, &c).is_ok());
+    assert!(one_query_at_a_time(path_dependent, &c).is_err());
 }

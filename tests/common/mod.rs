@@ -790,3 +790,31 @@ pub fn overshooting(
     out.iter_mut().for_each(|x| *x += 0.1 * big.copysign(*x));
     Ok(())
 }
+
+/// Each query of `c` run on its own — one query against the keys it sees,
+/// the shape of a decode step — gives the bits it gets in the whole run.
+/// The whole run computes full tiles of queries on lanes across queries and
+/// a lone query on lanes across keys, so this holds the two paths of the
+/// kernel to the same bits.
+pub fn one_query_at_a_time(kernel: Kernel, c: &Case) -> Verdict {
+    let s = c.shape;
+    let mut whole = vec![0.0; c.q.len()];
+    kernel(&s, &c.q, &c.k, &c.v, &mut whole).map_err(|e| e.to_string())?;
+    let q_row = s.heads * s.head_dim;
+    let kv_row = s.kv_heads * s.head_dim;
+    let offset = s.kv_len - s.q_len;
+    for i in 0..s.q_len {
+        let kv_len = offset + i + 1;
+        let one = Shape::new(1, kv_len, s.heads, s.kv_heads, s.head_dim).with_scale(s.scale);
+        let mut out = vec![0.0; q_row];
+        let q = &c.q[i * q_row..(i + 1) * q_row];
+        let (k, v) = (&c.k[..kv_len * kv_row], &c.v[..kv_len * kv_row]);
+        kernel(&one, q, k, v, &mut out).map_err(|e| e.to_string())?;
+        same_bits(
+            &format!("query {i} alone vs in the whole run"),
+            &out,
+            &whole[i * q_row..(i + 1) * q_row],
+        )?;
+    }
+    Ok(())
+}

@@ -1,0 +1,90 @@
+//! A full tile of queries, lanes across queries (see the parent module for
+//! the recipe both paths follow).
+
+use crate::layout::{KvHead, Query, Width};
+use crate::simd::{self, Lanes};
+use crate::softmax::Online;
+
+use super::{BLOCK, TILE};
+
+/// The kernel's recipe for [`TILE`] queries that read `kv`, query `t`
+/// seeing keys `0..tile[t].visible` (never decreasing with `t`); writes
+/// their outputs and returns their final states.
+#[inline(always)]
+pub(crate) fn attend<W: Width>(
+    tile: &mut [Query<'_, '_, W::Row, W::Row>; TILE],
+    kv: KvHead<'_, W>,
+    scale: f32,
+) -> [Online; TILE] {
+    let visible = tile.each_ref().map(|q| q.visible);
+    let first = visible.iter().copied().min().unwrap_or(0);
+    let last = visible.iter().copied().max().unwrap_or(0);
+    let queries = simd::QueryTile::new(tile.each_ref().map(|q| q.q));
+    let mut m = Lanes::splat(f32::NEG_INFINITY);
+    let mut l = Lanes::splat(0.0);
+    let mut start = 0;
+    while start < last {
+        let Some((k0, v0)) = kv.at(start) else { break };
+        // Slots past the last key any query sees repeat the first row; the
+        // mask keeps them out.
+        let mut keys = [k0; BLOCK];
+        let mut values = [v0; BLOCK];
+        let slots = keys.iter_mut().zip(values.iter_mut()).enumerate();
+        for (j, (slot_k, slot_v)) in slots.take(last - start).skip(1) {
+            if let Some((k, v)) = kv.at(start + j) {
+                (*slot_k, *slot_v) = (k, v);
+            }
+        }
+        let mut scores = simd::scores_across_queries(&queries, &keys, scale);
+        // Keys of this block each query sees (0 to 8).
+        let seen = visible.map(|v| v.saturating_sub(start).min(BLOCK) as f32);
+        let whole = start + BLOCK <= first;
+        if !whole {
+            for (j, s) in scores.iter_mut().enumerate() {
+                *s = s.masked(j, &seen);
+            }
+        }
+        let block_max = scores
+            .iter()
+            .fold(Lanes::splat(f32::NEG_INFINITY), |b, &s| b.max_with(s));
+        if start == 0 {
+            m = block_max;
+            for q in tile.iter_mut() {
+                q.out.as_mut().fill(-0.0);
+            }
+        } else {
+            let grow = block_max.gt(m);
+            if grow.any() {
+                let alpha = Lanes::splat(1.0).select(grow, m.sub(block_max).exp());
+                m = m.select(grow, block_max);
+                l = l.mul(alpha);
+                for (t, (q, a)) in tile.iter_mut().zip(alpha.to_array()).enumerate() {
+                    if grow.test(t) {
+                        simd::scale(q.out.as_mut(), a);
+                    }
+                }
+            }
+        }
+        let p = scores.map(|s| s.sub(m).exp());
+        l = p.iter().fold(l, |l, &pj| l.add(pj));
+        if whole {
+            let mut outs = tile.each_mut().map(|q| &mut *q.out);
+            simd::pv_block(&mut outs, &p, &values);
+        } else {
+            let weights = p.map(Lanes::to_array);
+            for (t, (q, &n)) in tile.iter_mut().zip(&seen).enumerate() {
+                for (w, v) in weights.iter().zip(&values).take(n as usize) {
+                    simd::axpy(q.out.as_mut(), w[t], v.as_ref());
+                }
+            }
+        }
+        start += BLOCK;
+    }
+    let (m, l) = (m.to_array(), l.to_array());
+    let mut states = [Online::new(); TILE];
+    for (((q, state), m), l) in tile.iter_mut().zip(&mut states).zip(m).zip(l) {
+        simd::div(q.out.as_mut(), l);
+        *state = Online::entered(m, l);
+    }
+    states
+}

@@ -1,0 +1,215 @@
+//! Lanes across queries: the register-tiled path of the kernel.
+//!
+//! A full tile is [`LANES`] queries; lane `t` of a [`Lanes`] value belongs
+//! to query `t`. Scores of the tile against a block of [`LANES`] keys are
+//! eight such values (one per key), so the running maximum, the rescale
+//! factors, the weights and the running sums of all eight queries are plain
+//! lane-wise operations: no horizontal reduction anywhere in the loop.
+//!
+//! Every value is computed by the same IEEE operation, in the same order, as
+//! in the one-query path (`Scores`, lanes across keys): that is what makes a
+//! query's result independent of the path that computed it.
+
+use super::{LANES, Lane, axpy_tail, chunk, exp};
+
+/// One value per query of a full tile.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Lanes(Lane);
+
+impl Lanes {
+    /// Every lane `x`.
+    #[inline(always)]
+    pub(crate) fn splat(x: f32) -> Lanes {
+        Lanes(Lane::splat(x))
+    }
+
+    /// The lanes as an array (lane `t` at index `t`).
+    #[inline(always)]
+    pub(crate) fn to_array(self) -> [f32; LANES] {
+        self.0.to_array()
+    }
+
+    /// Lane-wise `self − other`.
+    #[inline(always)]
+    pub(crate) fn sub(self, other: Lanes) -> Lanes {
+        Lanes(self.0 - other.0)
+    }
+
+    /// Lane-wise `self · other`.
+    #[inline(always)]
+    pub(crate) fn mul(self, other: Lanes) -> Lanes {
+        Lanes(self.0 * other.0)
+    }
+
+    /// Lane-wise `self + other`.
+    #[inline(always)]
+    pub(crate) fn add(self, other: Lanes) -> Lanes {
+        Lanes(self.0 + other.0)
+    }
+
+    /// Lane-wise maximum of the running maximum `self` (never NaN) and a
+    /// score: a NaN score is ignored, as `simd::max` ignores it.
+    #[inline(always)]
+    pub(crate) fn max_with(self, score: Lanes) -> Lanes {
+        Lanes(self.0.max(score.0))
+    }
+
+    /// Lane-wise softmax exp (argument `≤ 0` or NaN): the same function as
+    /// the one-query path's weights.
+    #[inline(always)]
+    pub(crate) fn exp(self) -> Lanes {
+        Lanes(exp::exp_nonpositive(self.0))
+    }
+
+    /// Lanes where `self > other`, as a mask for [`Lanes::select`].
+    #[inline(always)]
+    pub(crate) fn gt(self, other: Lanes) -> Mask {
+        Mask(self.0.simd_gt(other.0))
+    }
+
+    /// `mask ? if_true : self`, lane by lane.
+    #[inline(always)]
+    pub(crate) fn select(self, mask: Mask, if_true: Lanes) -> Lanes {
+        Lanes(mask.0.select(if_true.0, self.0))
+    }
+
+    /// Lanes `t` with `j < seen[t]` kept, the others `-inf`: key `j` of a
+    /// block, for queries that see `seen[t]` keys of it.
+    #[inline(always)]
+    pub(crate) fn masked(self, j: usize, seen: &[f32; LANES]) -> Lanes {
+        let visible = Lane::splat(j as f32).simd_lt(Lane::from(*seen));
+        Lanes(visible.select(self.0, Lane::splat(f32::NEG_INFINITY)))
+    }
+}
+
+/// A lane mask from a comparison of [`Lanes`].
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Mask(Lane);
+
+impl Mask {
+    /// Whether any lane is set.
+    #[inline(always)]
+    pub(crate) fn any(self) -> bool {
+        self.0.to_bitmask() != 0
+    }
+
+    /// Whether lane `t` is set.
+    #[inline(always)]
+    pub(crate) fn test(self, t: usize) -> bool {
+        self.0.to_bitmask() & (1 << t) != 0
+    }
+}
+
+/// Dimensions of a tile's queries kept transposed for the whole tile.
+const KEPT_CHUNKS: usize = 8;
+
+/// A full tile of queries, with its first `8·KEPT_CHUNKS` (64) dimensions
+/// transposed once (lane `t` of `dims[c][dd]` is `q_t[8c + dd]`, 2 KB): the
+/// transpose is then paid once per tile rather than once per block of keys.
+/// Dimensions past those are transposed as they are used.
+pub(crate) struct QueryTile<'a, R: ?Sized> {
+    queries: [&'a R; LANES],
+    dims: [[Lane; LANES]; KEPT_CHUNKS],
+}
+
+impl<'a, R: ?Sized + AsRef<[f32]>> QueryTile<'a, R> {
+    /// Transposes the kept dimensions of `queries` (all of one length).
+    #[inline(always)]
+    pub(crate) fn new(queries: [&'a R; LANES]) -> Self {
+        let mut dims = [[Lane::ZERO; LANES]; KEPT_CHUNKS];
+        let whole = queries[0].as_ref().len() / LANES;
+        for (c, d) in dims.iter_mut().enumerate().take(whole) {
+            *d = Lane::transpose(queries.map(|q| Lane::from(chunk(q.as_ref(), c))));
+        }
+        QueryTile { queries, dims }
+    }
+
+    /// Dimensions `8c..8c + 8` of the eight queries, one lane per dimension.
+    #[inline(always)]
+    fn chunk(&self, c: usize) -> [Lane; LANES] {
+        match self.dims.get(c) {
+            Some(d) => *d,
+            None => Lane::transpose(self.queries.map(|q| Lane::from(chunk(q.as_ref(), c)))),
+        }
+    }
+}
+
+/// The scores `scale · Σ_d q_t[d]·k_j[d]` of a full tile of queries against
+/// a block of keys: entry `j`, lane `t` is query `t` against key `j`.
+///
+/// Lanes run across queries: each step multiplies one dimension of all
+/// eight queries (a lane of the tile's transpose) by one key's value
+/// broadcast, then adds — one product and one sum per lane, each rounded on
+/// its own, in order of `d`, exactly the textbook's (and `dot_tile`'s)
+/// sequence, so the scores are the same bits. Eight keys give eight
+/// independent sums per step.
+#[inline(always)]
+pub(crate) fn scores_across_queries<R: ?Sized + AsRef<[f32]>>(
+    tile: &QueryTile<'_, R>,
+    keys: &[&R; LANES],
+    scale: f32,
+) -> [Lanes; LANES] {
+    let mut acc = [Lane::ZERO; LANES];
+    let len = tile.queries[0].as_ref().len();
+    let whole = len / LANES;
+    for c in 0..whole {
+        let dims = tile.chunk(c);
+        for (dd, qd) in dims.iter().enumerate() {
+            for (a, k) in acc.iter_mut().zip(keys) {
+                let kd = k.as_ref().get(c * LANES + dd).copied().unwrap_or(0.0);
+                *a += *qd * Lane::splat(kd);
+            }
+        }
+    }
+    for d in whole * LANES..len {
+        let qd = Lane::from(
+            tile.queries
+                .map(|q| q.as_ref().get(d).copied().unwrap_or(0.0)),
+        );
+        for (a, k) in acc.iter_mut().zip(keys) {
+            let kd = k.as_ref().get(d).copied().unwrap_or(0.0);
+            *a += qd * Lane::splat(kd);
+        }
+    }
+    acc.map(|a| Lanes(a * Lane::splat(scale)))
+}
+
+/// `out_t[i] += Σ_j p[j][t] · values[j][i]` for a full tile and a full block
+/// (every query sees every key): for each value `i`, the terms are added in
+/// order of `j` by the same operation as the one-query path's `axpy` (fused
+/// on whole lanes, [`axpy_tail`] past them). Each lane-sized chunk of the
+/// eight output rows stays in registers across the eight keys.
+#[inline(always)]
+pub(crate) fn pv_block<R: ?Sized + AsRef<[f32]> + AsMut<[f32]>>(
+    outs: &mut [&mut R; LANES],
+    p: &[Lanes; LANES],
+    values: &[&R; LANES],
+) {
+    let weights: [[f32; LANES]; LANES] = p.map(Lanes::to_array);
+    let len = values[0].as_ref().len();
+    let whole = len / LANES;
+    for c in 0..whole {
+        let mut acc: [Lane; LANES] =
+            core::array::from_fn(|t| Lane::from(chunk(outs[t].as_mut(), c)));
+        for (v, w) in values.iter().zip(&weights) {
+            let vc = Lane::from(chunk(v.as_ref(), c));
+            for (a, &wt) in acc.iter_mut().zip(w) {
+                *a = Lane::splat(wt).mul_add(vc, *a);
+            }
+        }
+        for (out, a) in outs.iter_mut().zip(acc) {
+            if let Some(dst) = out.as_mut().as_chunks_mut::<LANES>().0.get_mut(c) {
+                *dst = a.to_array();
+            }
+        }
+    }
+    if whole * LANES < len {
+        for (t, out) in outs.iter_mut().enumerate() {
+            let out_tail = out.as_mut().get_mut(whole * LANES..).unwrap_or_default();
+            for (v, w) in values.iter().zip(&weights) {
+                let v_tail = v.as_ref().get(whole * LANES..).unwrap_or_default();
+                axpy_tail(out_tail, w[t], v_tail);
+            }
+        }
+    }
+}
