@@ -108,9 +108,7 @@ impl<const CAP: usize, const KVH: usize, const D: usize> Default for KvCache<CAP
     }
 }
 
-impl<const CAP: usize, const KVH: usize, const D: usize> core::fmt::Debug
-    for KvCache<CAP, KVH, D>
-{
+impl<const CAP: usize, const KVH: usize, const D: usize> core::fmt::Debug for KvCache<CAP, KVH, D> {
     /// The shape and fill level (not the contents, which may be megabytes).
     #[inline]
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
@@ -284,11 +282,7 @@ impl<const CAP: usize, const KVH: usize, const D: usize> KvCache<CAP, KVH, D> {
     /// # Ok::<(), Error>(())
     /// ```
     #[inline]
-    pub fn extend(
-        &mut self,
-        k: &[[[f32; D]; KVH]],
-        v: &[[[f32; D]; KVH]],
-    ) -> Result<(), Error> {
+    pub fn extend(&mut self, k: &[[[f32; D]; KVH]], v: &[[[f32; D]; KVH]]) -> Result<(), Error> {
         self.check_append(k.len(), v.len())?;
         self.append(k, v);
         Ok(())
@@ -447,7 +441,16 @@ impl<const CAP: usize, const KVH: usize, const D: usize> KvCache<CAP, KVH, D> {
         weights: Option<&mut [[f32; CAP]; H]>,
         lse: Option<&mut [f32; H]>,
     ) {
-        attend_one::<CAP, H, KVH, D>(&self.keys, &self.values, 0, self.scale(), q, out, weights, lse);
+        attend_one::<CAP, H, KVH, D>(
+            &self.keys,
+            &self.values,
+            0,
+            self.scale(),
+            q,
+            out,
+            weights,
+            lse,
+        );
     }
 
     /// [`Error::CacheFull`] unless `n` more positions fit; the value count
@@ -542,15 +545,7 @@ pub(crate) fn attend_one<const N: usize, const H: usize, const KVH: usize, const
             lse.fill(f32::NEG_INFINITY);
         }
     } else {
-        run_cached::<H, KVH, D>(
-            keys,
-            values,
-            start,
-            scale,
-            q,
-            out,
-            lse.map(|l| &mut l[..]),
-        );
+        run_cached::<H, KVH, D>(keys, values, start, scale, q, out, lse.map(|l| &mut l[..]));
     }
     if let Some(weights) = weights {
         let start = start.min(keys.len());

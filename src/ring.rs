@@ -222,11 +222,7 @@ impl<const WINDOW: usize, const KVH: usize, const D: usize> RingKvCache<WINDOW, 
     /// [`Error::LengthMismatch`] (buffer [`Buffer::Value`]) if `v` has not as
     /// many positions as `k`; nothing is written.
     #[inline]
-    pub fn extend(
-        &mut self,
-        k: &[[[f32; D]; KVH]],
-        v: &[[[f32; D]; KVH]],
-    ) -> Result<(), Error> {
+    pub fn extend(&mut self, k: &[[[f32; D]; KVH]], v: &[[[f32; D]; KVH]]) -> Result<(), Error> {
         if v.len() != k.len() {
             return Err(mismatch(Buffer::Value, k.len(), v.len(), KVH * D));
         }
