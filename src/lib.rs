@@ -33,8 +33,8 @@
 //! - Incremental decoding in fixed memory: [`KvCache`] (capacity `CAP`,
 //!   prefill of a prompt, decode steps, bit-identical to one causal pass over
 //!   the same tokens) and [`RingKvCache`] (sliding window of the last
-//!   `WINDOW` positions). See the `cache` section of the README for memory
-//!   figures.
+//!   `WINDOW` positions), both without heap; memory figures in the README's
+//!   "KV cache and decoding" section.
 //! - [`reference`](mod@reference): the textbook version of each of these, the executable
 //!   specification, plus the f64 oracle and the accuracy contract as a check.
 //! - With the `proptest` feature, `strategies`: the proptest strategies the
