@@ -74,7 +74,12 @@ impl XorShift {
 /// cost of just reading the cache.
 fn read_all(keys: &[f32], values: &[f32]) -> f32 {
     let mut acc = [0.0f32; 32];
-    for chunk in keys.as_chunks::<32>().0.iter().chain(values.as_chunks::<32>().0) {
+    for chunk in keys
+        .as_chunks::<32>()
+        .0
+        .iter()
+        .chain(values.as_chunks::<32>().0)
+    {
         for (a, x) in acc.iter_mut().zip(chunk) {
             *a += x;
         }
@@ -214,7 +219,10 @@ fn summary(since: SystemTime) {
     if rows.is_empty() {
         return;
     }
-    println!("\nsummary ({}), medians; GB/s = K/V bytes 2·L·KVH·D·4 per time:", lanes());
+    println!(
+        "\nsummary ({}), medians; GB/s = K/V bytes 2·L·KVH·D·4 per time:",
+        lanes()
+    );
     println!(
         "{:<20} {:>9} {:>8} {:>8} {:>10} {:>9} {:>9} {:>9} {:>8}",
         "shape", "step µs", "GFLOP/s", "GB/s", "naive µs", "GFLOP/s", "speed-up", "read µs", "GB/s"
@@ -223,7 +231,10 @@ fn summary(since: SystemTime) {
 }
 
 fn run() {
-    println!("microattn decode step (H = {H}, D = {D}), lanes: {}", lanes());
+    println!(
+        "microattn decode step (H = {H}, D = {D}), lanes: {}",
+        lanes()
+    );
     println!("throughput = 4·H·D·L FLOPs per step as criterion elements: elem/s reads as FLOP/s");
     let started = SystemTime::now();
     let mut c = Criterion::default()

@@ -107,7 +107,7 @@ impl Shape {
         kv_heads: usize,
         head_dim: usize,
     ) -> Self {
-        let kv_len = q_offset.checked_add(q_len).unwrap_or(usize::MAX);
+        let kv_len = q_offset.saturating_add(q_len);
         Shape::new(q_len, kv_len, heads, kv_heads, head_dim)
     }
 

@@ -26,6 +26,9 @@ use crate::attention::default_scale;
 use crate::cache::attend_one;
 use crate::error::{Buffer, Error};
 
+/// The positions held, oldest first, as two slices of `[KVH][D]` tokens.
+type Halves<'a, const KVH: usize, const D: usize> = (&'a [[[f32; D]; KVH]], &'a [[[f32; D]; KVH]]);
+
 /// Sliding-window key/value cache: keeps the last `WINDOW` positions of
 /// `KVH` key/value heads of dimension `D` (inline, no heap); when full, each
 /// new position drops the oldest one.
@@ -196,14 +199,14 @@ impl<const WINDOW: usize, const KVH: usize, const D: usize> RingKvCache<WINDOW, 
     /// ```
     #[must_use]
     #[inline]
-    pub fn keys(&self) -> (&[[[f32; D]; KVH]], &[[[f32; D]; KVH]]) {
+    pub fn keys(&self) -> Halves<'_, KVH, D> {
         self.keys.as_slices()
     }
 
     /// The values held, oldest first, as two slices (as [`keys`](Self::keys)).
     #[must_use]
     #[inline]
-    pub fn values(&self) -> (&[[[f32; D]; KVH]], &[[[f32; D]; KVH]]) {
+    pub fn values(&self) -> Halves<'_, KVH, D> {
         self.values.as_slices()
     }
 

@@ -69,7 +69,11 @@ pub fn run(out: &mut dyn Write) -> Result<(), Failure> {
         }
     }
 
-    writeln!(out, "\nAll steps' weights (row: step; column: cached token):").map_err(w)?;
+    writeln!(
+        out,
+        "\nAll steps' weights (row: step; column: cached token):"
+    )
+    .map_err(w)?;
     heatmap::render(out, &labels, &weights, Palette::for_stdout()).map_err(w)?;
 
     let mut one_pass = [[0.0f32; D]; N];

@@ -54,9 +54,12 @@ const QUERY: &Projection = &[(PRON, NOUN, 4.0), (PRON, BIG, 8.0), (VERB, NOUN, 4
 /// Keys: every token offers its "noun" and "big" features, nothing else.
 const KEY: &Projection = &[(NOUN, NOUN, 1.0), (BIG, BIG, 1.0)];
 
+/// One `[f32; D]` row per token.
+pub type Rows = [[f32; D]; N];
+
 /// The sentence's token labels, queries, keys and values (the values are
 /// the embeddings), as the demo and the `--decode` mode use them.
-pub fn sentence() -> ([&'static str; N], [[f32; D]; N], [[f32; D]; N], [[f32; D]; N]) {
+pub fn sentence() -> ([&'static str; N], Rows, Rows, Rows) {
     let labels = SENTENCE.map(|(token, _)| token);
     let embeddings = SENTENCE.map(|(_, features)| embed(features));
     let q = embeddings.map(|x| project(&x, QUERY));
