@@ -215,6 +215,6 @@ pub fn attention_weights<const N: usize, const D: usize>(
 /// `Σ_d q[d]·k[d]` in order of `d`, each step rounded on its own: the
 /// reference's dot product, so the weights' scores are bit-identical to it.
 #[inline(always)]
-fn dot(q: &[f32], k: &[f32]) -> f32 {
+pub(crate) fn dot(q: &[f32], k: &[f32]) -> f32 {
     q.iter().zip(k).fold(0.0, |acc, (a, b)| acc + a * b)
 }

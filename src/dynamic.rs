@@ -24,7 +24,10 @@ use crate::layout::{Dynamic, Problem};
 /// query 1 (pos 4)    ● ● ● ● ●
 /// ```
 ///
-/// With `q_len = kv_len` this is ordinary causal self-attention.
+/// With `q_len = kv_len` this is ordinary causal self-attention (the
+/// default: [`Shape::new`] with equal lengths). The offset of query 0,
+/// `kv_len − q_len`, is [`Shape::q_offset`]; [`Shape::prefix`] builds a
+/// shape from it.
 ///
 /// ```
 /// use microattn::Shape;
@@ -70,6 +73,58 @@ impl Shape {
             head_dim,
             scale: default_scale(head_dim),
         }
+    }
+
+    /// The shape of `q_len` new queries that follow `q_offset` earlier
+    /// positions (a cached prefix): `kv_len = q_offset + q_len`, and query
+    /// `i` sits at position `q_offset + i`. The KV cache's prefill is this
+    /// shape with `q_offset` = the positions already cached. [`Shape::new`]
+    /// states the same alignment through `kv_len`; this constructor states
+    /// it through the offset. For `q_offset = 3`, `q_len = 2`:
+    ///
+    /// ```text
+    ///                        cached    new
+    ///              keys      0 1 2  |  3 4
+    /// query 0 (pos 3 = 3+0)  ● ● ●  |  ● ·
+    /// query 1 (pos 4 = 3+1)  ● ● ●  |  ● ●
+    /// ```
+    ///
+    /// A `q_offset + q_len` that overflows `usize` gives `kv_len =
+    /// usize::MAX`, which every call rejects (no buffer is that long).
+    ///
+    /// ```
+    /// use microattn::Shape;
+    /// let s = Shape::prefix(3, 2, 4, 2, 16);
+    /// assert_eq!(s, Shape::new(2, 5, 4, 2, 16));
+    /// assert_eq!(s.q_offset(), Some(3));
+    /// ```
+    #[must_use]
+    #[inline]
+    pub fn prefix(
+        q_offset: usize,
+        q_len: usize,
+        heads: usize,
+        kv_heads: usize,
+        head_dim: usize,
+    ) -> Self {
+        let kv_len = q_offset.saturating_add(q_len);
+        Shape::new(q_len, kv_len, heads, kv_heads, head_dim)
+    }
+
+    /// The position of query 0 among the keys, `kv_len − q_len` (query `i`
+    /// sits at `q_offset + i`), or `None` if `q_len > kv_len` (a shape every
+    /// call rejects with [`Error::QueryLongerThanKeys`]).
+    ///
+    /// ```
+    /// use microattn::Shape;
+    /// assert_eq!(Shape::new(2, 5, 1, 1, 8).q_offset(), Some(3));
+    /// assert_eq!(Shape::new(4, 4, 1, 1, 8).q_offset(), Some(0)); // self-attention
+    /// assert_eq!(Shape::new(5, 4, 1, 1, 8).q_offset(), None);
+    /// ```
+    #[must_use]
+    #[inline]
+    pub fn q_offset(&self) -> Option<usize> {
+        self.kv_len.checked_sub(self.q_len)
     }
 
     /// The same shape with another score scale.

@@ -14,6 +14,9 @@ pub enum Buffer {
     Value,
     /// The output, `q_len × heads × head_dim` values.
     Output,
+    /// The log-sum-exp output of a KV-cache prefill, one value per query
+    /// position and head.
+    LogSumExp,
 }
 
 impl fmt::Display for Buffer {
@@ -24,6 +27,7 @@ impl fmt::Display for Buffer {
             Buffer::Key => "key",
             Buffer::Value => "value",
             Buffer::Output => "output",
+            Buffer::LogSumExp => "log-sum-exp",
         })
     }
 }
@@ -69,6 +73,17 @@ pub enum Error {
     SizeOverflow,
     /// The scale is NaN or infinite.
     NonFiniteScale,
+    /// A [`KvCache`](crate::KvCache) cannot take `requested` more positions:
+    /// it holds `len` of its `capacity`. Nothing was written: the cache and
+    /// every output buffer are as they were, and the caller keeps its data.
+    CacheFull {
+        /// Positions the cache can hold (`CAP`).
+        capacity: usize,
+        /// Positions it holds.
+        len: usize,
+        /// Positions the call tried to append.
+        requested: usize,
+    },
 }
 
 impl fmt::Display for Error {
@@ -94,6 +109,14 @@ impl fmt::Display for Error {
             ),
             Error::SizeOverflow => f.write_str("buffer size implied by the shape overflows usize"),
             Error::NonFiniteScale => f.write_str("scale is NaN or infinite"),
+            Error::CacheFull {
+                capacity,
+                len,
+                requested,
+            } => write!(
+                f,
+                "KV cache full: holds {len} of {capacity} positions, cannot append {requested}"
+            ),
         }
     }
 }

@@ -93,7 +93,11 @@ impl Width for Dynamic {
 ///   `0..=offset + i`, so every query sees at least one key;
 /// - `q.len() == q_len·heads·head_dim`, `k.len() == v.len() ==
 ///   kv_len·kv_heads·head_dim`, and the output length matches `q.len()`;
-///   none of these products overflows.
+///   none of these products overflows;
+/// - `kv_start < kv_len` (or `0` when `kv_len = 0`): the keys' logical
+///   position `j` is stored at row position `(kv_start + j) mod kv_len`
+///   (a ring buffer read oldest first; `0`, the default, is plain order).
+///   Enforced by [`Problem::rotated`].
 ///
 /// Layout is token-major: value `(token, head, dim)` of `q` is at
 /// `(token·heads + head)·head_dim + dim`, likewise `k`/`v` with `kv_heads`.
@@ -110,6 +114,10 @@ pub(crate) struct Problem<'a, W> {
     /// Position of query 0 among the keys (`kv_len − q_len`), so query `i`
     /// sees `offset + i + 1` keys.
     offset: usize,
+    /// Number of key/value positions.
+    kv_len: usize,
+    /// Storage position of logical key 0 (see [`Problem::rotated`]).
+    kv_start: usize,
     heads: NonZeroUsize,
     /// Query heads per key/value head (`heads / kv_heads`).
     group: NonZeroUsize,
@@ -179,10 +187,25 @@ impl<'a, W: Width> Problem<'a, W> {
             scale,
             width,
             offset,
+            kv_len,
+            kv_start: 0,
             heads: heads_nz,
             group,
             kv_heads,
         })
+    }
+
+    /// The same problem with its keys and values read as a ring buffer whose
+    /// oldest position is stored at `start`: logical position `j` (the one
+    /// every query sees as its `j`-th key) is storage position
+    /// `(start + j) mod kv_len`. `start` is taken modulo `kv_len`, so any
+    /// value keeps the invariant. The kernel only ever asks for logical
+    /// positions, in order from 0, so a rotated problem is reduced in exactly
+    /// the order of an unrotated one over the same keys laid out oldest first.
+    #[inline(always)]
+    pub(crate) fn rotated(self, start: usize) -> Self {
+        let kv_start = start.checked_rem(self.kv_len).unwrap_or(0);
+        Problem { kv_start, ..self }
     }
 
     /// The keys and values of key/value head `g`, by position.
@@ -194,6 +217,8 @@ impl<'a, W: Width> Problem<'a, W> {
             width: self.width,
             stride: self.kv_heads.get(),
             head: g,
+            len: self.kv_len,
+            start: self.kv_start,
         }
     }
 
@@ -288,13 +313,27 @@ pub(crate) struct KvHead<'a, W> {
     /// Rows per position (`kv_heads`).
     stride: usize,
     head: usize,
+    /// Number of positions (`kv_len`).
+    len: usize,
+    /// Storage position of logical position 0 (`< len`, or 0).
+    start: usize,
 }
 
 impl<'a, W: Width> KvHead<'a, W> {
-    /// Key and value rows at position `j` (`None` past the buffers' end).
+    /// Key and value rows at logical position `j` (`None` from `kv_len` on).
     #[inline(always)]
     pub(crate) fn at(&self, j: usize) -> Option<(&'a W::Row, &'a W::Row)> {
-        let index = j.checked_mul(self.stride)?.checked_add(self.head)?;
+        if j >= self.len {
+            return None;
+        }
+        // `start < len` and `j < len`: one conditional subtraction wraps.
+        let stored = j + self.start;
+        let stored = if stored >= self.len {
+            stored - self.len
+        } else {
+            stored
+        };
+        let index = stored.checked_mul(self.stride)?.checked_add(self.head)?;
         Some((
             self.width.row(self.k, index)?,
             self.width.row(self.v, index)?,

@@ -30,6 +30,11 @@
 //!   [`causal_multi_head_scaled`], [`attention_weights`], [`softmax`].
 //! - Runtime lengths over flat slices: [`Shape`] and [`causal_attention_dyn`],
 //!   validated once at the entry, returning [`Error`].
+//! - Incremental decoding in fixed memory: [`KvCache`] (capacity `CAP`,
+//!   prefill of a prompt, decode steps, bit-identical to one causal pass over
+//!   the same tokens) and [`RingKvCache`] (sliding window of the last
+//!   `WINDOW` positions), both without heap; memory figures in the README's
+//!   "KV cache and decoding" section.
 //! - [`reference`](mod@reference): the textbook version of each of these, the executable
 //!   specification, plus the f64 oracle and the accuracy contract as a check.
 //! - With the `proptest` feature, `strategies`: the proptest strategies the
@@ -114,6 +119,7 @@
 extern crate std;
 
 mod attention;
+mod cache;
 mod dynamic;
 pub mod entry;
 mod error;
@@ -121,6 +127,7 @@ mod kernel;
 mod layout;
 mod math;
 pub mod reference;
+mod ring;
 mod simd;
 mod softmax;
 #[cfg(feature = "proptest")]
@@ -130,8 +137,10 @@ pub use attention::{
     attention_weights, causal_attention, causal_attention_scaled, causal_multi_head,
     causal_multi_head_scaled, default_scale,
 };
+pub use cache::KvCache;
 pub use dynamic::{Shape, causal_attention_dyn};
 pub use error::{Buffer, Error};
+pub use ring::RingKvCache;
 pub use softmax::softmax;
 
 /// The README's code blocks, compiled and run as doctests.

@@ -314,6 +314,93 @@ pub fn causal_attention_f64(
     Ok(())
 }
 
+/// Every row of a checked problem with a sliding window: the query at
+/// position `p` sees positions `max(0, p − window + 1)..=p` (the last
+/// `window` of its causal prefix), scores recomputed as in [`run`].
+fn run_windowed<T: Real>(p: &Problem<'_, Dynamic>, window: usize, out: &mut [T]) {
+    let scale = T::from_f32(p.scale);
+    let d = p.width.get().get();
+    for h in 0..p.heads() {
+        let (kv, rows) = p.query_head(h, out.chunks_exact_mut(d));
+        for (i, (q, out)) in rows.enumerate() {
+            let visible = p.visible(i);
+            let skip = visible.saturating_sub(window);
+            let (keys, values) = kv.rows(visible);
+            let scores = keys.skip(skip).map(|k| dot::<T>(q, k) * scale);
+            softmax_weighted_sum(scores, values.skip(skip), out);
+        }
+    }
+}
+
+/// Textbook sliding-window causal attention, the specification of
+/// [`RingKvCache`](crate::RingKvCache): like [`crate::causal_attention_dyn`]
+/// (same layout, same bottom-right alignment, query `i` at position
+/// `p = kv_len − q_len + i`), except that the query at position `p` sees only
+/// positions `max(0, p − window + 1)..=p`: itself and the `window − 1`
+/// before it. With `window ≥ kv_len` it is [`causal_attention_dyn`].
+///
+/// ```text
+/// window = 3       keys  0 1 2 3 4
+/// query at pos 0         ● · · · ·
+/// query at pos 1         ● ● · · ·
+/// query at pos 2         ● ● ● · ·
+/// query at pos 3         · ● ● ● ·
+/// query at pos 4         · · ● ● ●
+/// ```
+///
+/// # Errors
+/// As [`crate::causal_attention_dyn`], and [`Error::ZeroDimension`] (field
+/// `"window"`) for `window = 0`.
+///
+/// ```
+/// use microattn::{Shape, reference::sliding_window_attention};
+/// // One head, D = 1, q = 0: each output is the mean of the window's values.
+/// let shape = Shape::new(4, 4, 1, 1, 1);
+/// let v = [1.0f32, 2.0, 3.0, 4.0];
+/// let mut out = [0.0f32; 4];
+/// sliding_window_attention(&shape, 2, &[0.0; 4], &[0.0; 4], &v, &mut out)?;
+/// assert_eq!(out, [1.0, 1.5, 2.5, 3.5]);
+/// # Ok::<(), microattn::Error>(())
+/// ```
+#[inline]
+pub fn sliding_window_attention(
+    shape: &Shape,
+    window: usize,
+    q: &[f32],
+    k: &[f32],
+    v: &[f32],
+    out: &mut [f32],
+) -> Result<(), Error> {
+    let p = shape.check(q, k, v, out.len())?;
+    if window == 0 {
+        return Err(Error::ZeroDimension { field: "window" });
+    }
+    run_windowed::<f32>(&p, window, out);
+    Ok(())
+}
+
+/// The f64 oracle of [`sliding_window_attention`]: the same algorithm in
+/// f64 from the same f32 inputs and scale.
+///
+/// # Errors
+/// As [`sliding_window_attention`].
+#[inline]
+pub fn sliding_window_f64(
+    shape: &Shape,
+    window: usize,
+    q: &[f32],
+    k: &[f32],
+    v: &[f32],
+    out: &mut [f64],
+) -> Result<(), Error> {
+    let p = shape.check(q, k, v, out.len())?;
+    if window == 0 {
+        return Err(Error::ZeroDimension { field: "window" });
+    }
+    run_windowed::<f64>(&p, window, out);
+    Ok(())
+}
+
 /// A breach of the accuracy contract found by [`check_contract`].
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct ContractViolation {

@@ -12,6 +12,8 @@ Causal scaled dot-product attention with microattn.
 USAGE:
   host                      the demo sentence (heatmap of the weights), then
                             timings of the fast kernel against the reference
+  host --decode             the demo sentence token by token through a KV
+                            cache: each step's attention weights
   host --q Q --k K --v V --out OUT [--scale S]
                             causal attention of .npy arrays: little-endian f32,
                             C order, q [N, D] or [N, H, D], k and v [M, D] or
@@ -32,6 +34,8 @@ Exit status: 0 done, 2 bad arguments or files, 1 any other failure.
 pub enum Command {
     /// No arguments: the demo sentence, then the timings.
     Demo,
+    /// `--decode`: the sentence token by token through a KV cache.
+    Decode,
     /// `--help` or `-h`.
     Help,
     /// `--write-sample DIR`.
@@ -64,6 +68,7 @@ struct Flags {
     out: Option<PathBuf>,
     scale: Option<f32>,
     write_sample: Option<PathBuf>,
+    decode: bool,
 }
 
 /// Parses the arguments (without the program name).
@@ -80,6 +85,10 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, Failur
         let flag = &*arg.to_string_lossy();
         match flag {
             "-h" | "--help" => return Ok(Command::Help),
+            "--decode" if flags.decode => {
+                return Err(Failure::input("--decode given twice"));
+            }
+            "--decode" => flags.decode = true,
             "--q" => set(&mut flags.q, flag, value(flag, args.next())?.into())?,
             "--k" => set(&mut flags.k, flag, value(flag, args.next())?.into())?,
             "--v" => set(&mut flags.v, flag, value(flag, args.next())?.into())?,
@@ -114,9 +123,16 @@ impl Flags {
             out,
             scale,
             write_sample,
+            decode,
         } = self;
+        let npy_flag = q.is_some() || k.is_some() || v.is_some() || out.is_some();
+        if decode {
+            if npy_flag || scale.is_some() || write_sample.is_some() {
+                return Err(Failure::input("--decode takes no other flag"));
+            }
+            return Ok(Command::Decode);
+        }
         if let Some(dir) = write_sample {
-            let npy_flag = q.is_some() || k.is_some() || v.is_some() || out.is_some();
             if npy_flag || scale.is_some() {
                 return Err(Failure::input("--write-sample takes no other flag"));
             }

@@ -13,9 +13,9 @@ use microattn::{attention_weights, causal_attention_scaled, default_scale};
 use crate::heatmap::{self, Palette};
 
 /// Tokens.
-const N: usize = 9;
+pub const N: usize = 9;
 /// Embedding and head dimension: one dimension per feature.
-const D: usize = 8;
+pub const D: usize = 8;
 
 /// The features, one per dimension, in order.
 const FEATURES: [&str; D] = ["det", "noun", "verb", "pron", "big", "box", "neg", "link"];
@@ -54,14 +54,23 @@ const QUERY: &Projection = &[(PRON, NOUN, 4.0), (PRON, BIG, 8.0), (VERB, NOUN, 4
 /// Keys: every token offers its "noun" and "big" features, nothing else.
 const KEY: &Projection = &[(NOUN, NOUN, 1.0), (BIG, BIG, 1.0)];
 
-/// Prints the construction, the heatmap of the weights, what "it" reads and
-/// how close its output is to trophy's value.
-pub fn run(out: &mut dyn Write) -> io::Result<()> {
+/// One `[f32; D]` row per token.
+pub type Rows = [[f32; D]; N];
+
+/// The sentence's token labels, queries, keys and values (the values are
+/// the embeddings), as the demo and the `--decode` mode use them.
+pub fn sentence() -> ([&'static str; N], Rows, Rows, Rows) {
     let labels = SENTENCE.map(|(token, _)| token);
     let embeddings = SENTENCE.map(|(_, features)| embed(features));
     let q = embeddings.map(|x| project(&x, QUERY));
     let k = embeddings.map(|x| project(&x, KEY));
-    let v = embeddings;
+    (labels, q, k, embeddings)
+}
+
+/// Prints the construction, the heatmap of the weights, what "it" reads and
+/// how close its output is to trophy's value.
+pub fn run(out: &mut dyn Write) -> io::Result<()> {
+    let (labels, q, k, v) = sentence();
     let scale = default_scale(D);
 
     let mut outputs = [[0.0f32; D]; N];

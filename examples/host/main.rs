@@ -3,6 +3,7 @@
 //!
 //! ```text
 //! cargo run --release --example host                          # demo, then timings
+//! cargo run --release --example host -- --decode              # token by token, KV cache
 //! cargo run --release --example host -- --write-sample DIR    # q/k/v .npy files to try
 //! cargo run --release --example host -- --q q.npy --k k.npy --v v.npy --out out.npy [--scale S]
 //! cargo run --release --example host -- --help
@@ -12,6 +13,7 @@
 //! (2 for bad arguments or files), never a panic.
 
 mod cli;
+mod decode;
 mod demo;
 mod failure;
 mod heatmap;
@@ -47,6 +49,7 @@ fn run() -> Result<(), Failure> {
             demo::run(&mut out).map_err(Failure::output)?;
             timing::run(&mut out)
         }
+        Command::Decode => decode::run(&mut out),
         Command::Help => out
             .write_all(cli::USAGE.as_bytes())
             .map_err(Failure::output),

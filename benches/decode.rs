@@ -1,0 +1,266 @@
+//! One decode step of `microattn::KvCache` against two baselines, for a
+//! cache of `L ∈ {64, 512, 2048}` positions, `D = 64`, `H = 8` query heads
+//! over `KVH ∈ {8, 2}` key/value heads.
+//!
+//! Each shape is one criterion group, `decode/L{L}_KVH{KVH}`, with three
+//! entries:
+//! - `step`: `KvCache::step` — append position `L − 1`, run the 8 heads'
+//!   queries over all `L` positions (the cache is truncated back to `L − 1`
+//!   before each step, an O(1) length change, so every iteration does the
+//!   same work);
+//! - `naive`: the textbook reference (`reference::causal_attention_dyn`) on
+//!   the same cached keys and values, as the shape
+//!   `Shape::prefix(L − 1, 1, H, KVH, D)`;
+//! - `read`: a plain loop summing every key and value `f32` once (32
+//!   independent sums): the memory-read floor of a step, to tell
+//!   compute from bandwidth.
+//!
+//! Throughput is the step's FLOP count `4·H·D·L` (a multiply and an add per
+//! dimension in each score and in each value update; `exp` not counted) as
+//! criterion elements, so `elem/s` reads as FLOP/s; the summary also gives
+//! the K/V bytes read per second, `2·L·KVH·D·4` bytes per step. The step's
+//! output is held to the accuracy contract before anything is timed.
+//!
+//! ```text
+//! RUSTFLAGS="-C target-cpu=x86-64-v3" CARGO_TARGET_DIR=target/v3 \
+//!     taskset -c 1 cargo bench --bench decode       # AVX2 + FMA lanes
+//! cargo bench --bench decode -- L2048               # one length (criterion filter)
+//! ```
+
+use std::hint::black_box;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use criterion::{Criterion, Throughput};
+use microattn::reference::{self, causal_attention_f64, check_contract};
+use microattn::{KvCache, Shape};
+
+const H: usize = 8;
+const D: usize = 64;
+
+/// Every shape, as `(L, KVH)`, in the order of the summary.
+const SHAPES: [(usize, usize); 6] = [(64, 8), (64, 2), (512, 8), (512, 2), (2048, 8), (2048, 2)];
+
+fn flops(l: usize) -> u64 {
+    (4 * H * D * l) as u64
+}
+
+fn kv_bytes(l: usize, kvh: usize) -> u64 {
+    (2 * l * kvh * D * 4) as u64
+}
+
+fn group_name(l: usize, kvh: usize) -> String {
+    format!("decode/L{l}_KVH{kvh}")
+}
+
+/// xorshift64 (Marsaglia): values uniform in [-1, 1) with 24 random bits.
+struct XorShift(u64);
+
+impl XorShift {
+    fn next_f32(&mut self) -> f32 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 >> 40) as f32 / (1u32 << 23) as f32 - 1.0
+    }
+
+    fn fill(&mut self, xs: &mut [f32]) {
+        xs.iter_mut().for_each(|x| *x = self.next_f32());
+    }
+}
+
+/// Sums every value once with 32 independent accumulators (four lanes of 8,
+/// vectorised by the compiler, so no add waits on the previous one): the
+/// cost of just reading the cache.
+fn read_all(keys: &[f32], values: &[f32]) -> f32 {
+    let mut acc = [0.0f32; 32];
+    for chunk in keys
+        .as_chunks::<32>()
+        .0
+        .iter()
+        .chain(values.as_chunks::<32>().0)
+    {
+        for (a, x) in acc.iter_mut().zip(chunk) {
+            *a += x;
+        }
+    }
+    acc.iter().sum()
+}
+
+fn bench_shape<const L: usize, const KVH: usize>(c: &mut Criterion) {
+    let mut rng = XorShift(0x9E37_79B9_7F4A_7C15 ^ ((L as u64) << 8 | KVH as u64));
+    let mut cache = Box::new(KvCache::<L, KVH, D>::new());
+    let mut k = vec![[[0.0f32; D]; KVH]; L];
+    let mut v = k.clone();
+    rng.fill(k.as_flattened_mut().as_flattened_mut());
+    rng.fill(v.as_flattened_mut().as_flattened_mut());
+    let mut q = [[0.0f32; D]; H];
+    rng.fill(q.as_flattened_mut());
+    cache.extend(&k[..L - 1], &v[..L - 1]).expect("fits");
+    let (k_new, v_new) = (k[L - 1], v[L - 1]);
+
+    // The step, checked against the contract before timing.
+    let mut out = [[0.0f32; D]; H];
+    cache
+        .step(&q, &k_new, &v_new, &mut out, None, None)
+        .expect("one free slot");
+    let shape = Shape::prefix(L - 1, 1, H, KVH, D);
+    let (kf, vf) = (
+        cache.keys().as_flattened().as_flattened().to_vec(),
+        cache.values().as_flattened().as_flattened().to_vec(),
+    );
+    let mut naive = vec![0.0f32; H * D];
+    let mut ref64 = vec![0.0f64; H * D];
+    reference::causal_attention_dyn(&shape, q.as_flattened(), &kf, &vf, &mut naive)
+        .expect("valid shape");
+    causal_attention_f64(&shape, q.as_flattened(), &kf, &vf, &mut ref64).expect("valid shape");
+    if let Err(e) = check_contract(out.as_flattened(), &naive, &ref64) {
+        panic!("L={L} KVH={KVH}: the decode step breaks the accuracy contract ({e})");
+    }
+
+    let mut group = c.benchmark_group(group_name(L, KVH));
+    group.throughput(Throughput::Elements(flops(L)));
+    group.bench_function("step", |b| {
+        b.iter(|| {
+            cache.truncate(L - 1);
+            cache
+                .step(
+                    black_box(&q),
+                    black_box(&k_new),
+                    black_box(&v_new),
+                    black_box(&mut out),
+                    None,
+                    None,
+                )
+                .expect("one free slot");
+        });
+    });
+    group.bench_function("naive", |b| {
+        b.iter(|| {
+            reference::causal_attention_dyn(
+                &shape,
+                black_box(q.as_flattened()),
+                black_box(&kf),
+                black_box(&vf),
+                black_box(&mut naive),
+            )
+        });
+    });
+    let (ks, vs) = (
+        cache.keys().as_flattened().as_flattened(),
+        cache.values().as_flattened().as_flattened(),
+    );
+    group.bench_function("read", |b| {
+        b.iter(|| read_all(black_box(ks), black_box(vs)));
+    });
+    group.finish();
+}
+
+/// The SIMD features this binary was compiled with.
+fn lanes() -> &'static str {
+    if cfg!(all(target_feature = "avx2", target_feature = "fma")) {
+        "AVX2 + FMA"
+    } else if cfg!(target_feature = "sse2") {
+        "SSE2 (no FMA)"
+    } else {
+        "other"
+    }
+}
+
+/// Where criterion writes its results (as in benches/attention.rs).
+fn criterion_home() -> Option<PathBuf> {
+    if let Some(home) = std::env::var_os("CRITERION_HOME") {
+        return Some(home.into());
+    }
+    if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR") {
+        return Some(PathBuf::from(dir).join("criterion"));
+    }
+    let exe = std::env::current_exe().ok()?;
+    Some(exe.parent()?.parent()?.parent()?.join("criterion"))
+}
+
+/// The median in ns of one benchmark measured in this run.
+fn median_ns(home: &Path, group: &str, function: &str, since: SystemTime) -> Option<f64> {
+    let path = home
+        .join(group.replace('/', "_"))
+        .join(function)
+        .join("new/estimates.json");
+    if std::fs::metadata(&path).ok()?.modified().ok()? < since {
+        return None;
+    }
+    let json = std::fs::read_to_string(path).ok()?;
+    let median = &json[json.find("\"median\"")?..];
+    let value = &median[median.find("\"point_estimate\":")? + "\"point_estimate\":".len()..];
+    let end = value.find([',', '}'])?;
+    value[..end].trim().parse().ok()
+}
+
+fn summary(since: SystemTime) {
+    let Some(home) = criterion_home() else { return };
+    let mut rows = Vec::new();
+    for (l, kvh) in SHAPES {
+        let name = group_name(l, kvh);
+        let get = |f| median_ns(&home, &name, f, since);
+        if let (Some(step), Some(naive), Some(read)) = (get("step"), get("naive"), get("read")) {
+            let (f, bytes) = (flops(l) as f64, kv_bytes(l, kvh) as f64);
+            rows.push(format!(
+                "{name:<20} {:>9.2} {:>8.2} {:>8.2} {:>10.2} {:>9.2} {:>8.1}x {:>9.2} {:>8.2}",
+                step / 1e3,
+                f / step,
+                bytes / step,
+                naive / 1e3,
+                f / naive,
+                naive / step,
+                read / 1e3,
+                bytes / read,
+            ));
+        }
+    }
+    if rows.is_empty() {
+        return;
+    }
+    println!(
+        "\nsummary ({}), medians; GB/s = K/V bytes 2·L·KVH·D·4 per time:",
+        lanes()
+    );
+    println!(
+        "{:<20} {:>9} {:>8} {:>8} {:>10} {:>9} {:>9} {:>9} {:>8}",
+        "shape", "step µs", "GFLOP/s", "GB/s", "naive µs", "GFLOP/s", "speed-up", "read µs", "GB/s"
+    );
+    rows.iter().for_each(|r| println!("{r}"));
+}
+
+fn run() {
+    println!(
+        "microattn decode step (H = {H}, D = {D}), lanes: {}",
+        lanes()
+    );
+    println!("throughput = 4·H·D·L FLOPs per step as criterion elements: elem/s reads as FLOP/s");
+    let started = SystemTime::now();
+    let mut c = Criterion::default()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(2))
+        .sample_size(50)
+        .without_plots()
+        .configure_from_args();
+    bench_shape::<64, 8>(&mut c);
+    bench_shape::<64, 2>(&mut c);
+    bench_shape::<512, 8>(&mut c);
+    bench_shape::<512, 2>(&mut c);
+    bench_shape::<2048, 8>(&mut c);
+    bench_shape::<2048, 2>(&mut c);
+    c.final_summary();
+    summary(started);
+}
+
+fn main() {
+    // A cache of 2048 × 8 × 64 keys and values is 8 MiB: build it on a
+    // thread whose stack can hold it whatever the optimiser does with
+    // `Box::new`.
+    std::thread::Builder::new()
+        .stack_size(64 << 20)
+        .spawn(run)
+        .expect("spawn the bench thread")
+        .join()
+        .expect("the bench thread panicked");
+}

@@ -1,0 +1,583 @@
+//! The key/value cache for incremental decoding: fixed capacity, no heap.
+//!
+//! A language model generates left to right: each new token's queries attend
+//! to every earlier position's keys and values. [`KvCache`] stores those keys
+//! and values for up to `CAP` positions and runs the crate's one fused kernel
+//! over them; [`RingKvCache`](crate::RingKvCache) keeps only the last
+//! `WINDOW` positions (sliding-window attention).
+//!
+//! # Storage: two `heapless::Vec`s, token-major
+//! Keys and values each live in a [`heapless::Vec`] of `[[f32; D]; KVH]`
+//! (one position, all key/value heads), so the valid prefix *is* a
+//! contiguous token-major buffer, `[len][KVH][D]`, exactly the layout the
+//! kernel reads: no copy, no gather, no index arithmetic beyond the
+//! kernel's own. `heapless::Vec` fits because it is that array plus a
+//! length, and gives three things a plain array would not:
+//! - `new()` is a `const fn` that writes nothing (the storage stays
+//!   uninitialised), so creating a cache of megabytes costs nothing, and a
+//!   cache can be built in a `const` or `static` initialiser;
+//! - its slice view is the valid prefix only, so a slot never written (or
+//!   written before [`KvCache::clear`]) cannot be read by any code path:
+//!   the kernel, the weights and the views all see `as_slice()`;
+//! - `extend_from_slice` checks the capacity before it copies anything,
+//!   which is the all-or-nothing append the cache promises.
+//!
+//! # Bit-exactness by construction
+//! Every call — [`KvCache::prefill`] of a batch, [`KvCache::step`] of one
+//! token, [`KvCache::attend`] — runs the same kernel on the cached prefix as
+//! a bottom-right aligned problem (`q_len` new queries over `kv_len`
+//! cached positions; see [`Shape::prefix`](crate::Shape::prefix)). The
+//! kernel's guarantee is that a query's bits depend only on its own row, the
+//! keys and values it sees and the scale: keys are reduced in blocks of 8
+//! from position 0, in order, whatever queries are computed with it. A
+//! query at position `p` sees positions `0..=p` in all three calls, so
+//! `n` decode steps, one prefill of `n` tokens, and a prompt prefill followed
+//! by decode steps give the same bits (the property tests assert it).
+
+use crate::attention::{assert_heads, default_scale, dot};
+use crate::error::{Buffer, Error};
+use crate::kernel;
+use crate::layout::{Fixed, Problem};
+use crate::softmax::softmax_slice;
+
+/// Key/value cache of fixed capacity for incremental (token by token)
+/// attention: up to `CAP` positions of `KVH` key/value heads of dimension
+/// `D`, stored inline (no heap), token-major.
+///
+/// - [`push`](Self::push) / [`extend`](Self::extend) append positions;
+/// - [`prefill`](Self::prefill) appends a batch and runs causal attention
+///   for its queries (a prompt);
+/// - [`step`](Self::step) appends one position and runs its queries over
+///   every cached position (one decode step);
+/// - [`attend`](Self::attend) runs queries over the cache as it is.
+///
+/// Queries have `H` heads, a multiple of `KVH` (checked at compile time):
+/// query head `h` reads key/value head `h / (H / KVH)`, as in
+/// [`causal_multi_head`](crate::causal_multi_head). The score scale is
+/// `1/√D` unless set with [`with_scale`](Self::with_scale).
+///
+/// # Memory
+/// `size_of::<KvCache<CAP, KVH, D>>()` is `2·CAP·KVH·D·4` bytes of keys and
+/// values plus 24 bytes of bookkeeping on a 64-bit target (two lengths and
+/// the scale; 16 on a 32-bit one, measured on `thumbv7em-none-eabihf`).
+/// Nothing else, ever: the calls keep
+/// `O(D)` scratch on the stack like the kernel.
+///
+/// ```
+/// use microattn::KvCache;
+/// // 8 positions, 2 key/value heads of dimension 4: 2·8·2·4·4 = 512 bytes.
+/// assert_eq!(core::mem::size_of::<KvCache<8, 2, 4>>(), 512 + 3 * core::mem::size_of::<usize>());
+/// ```
+///
+/// # Example: prompt, then decode
+/// ```
+/// use microattn::KvCache;
+/// // Up to 16 positions, 1 key/value head shared by 2 query heads, D = 4.
+/// let mut cache = KvCache::<16, 1, 4>::new();
+///
+/// // The prompt: 3 positions at once.
+/// let q = [[[0.1f32; 4]; 2]; 3];
+/// let kv = [[[0.5f32; 4]; 1]; 3];
+/// let mut out = [[[0.0f32; 4]; 2]; 3];
+/// cache.prefill(&q, &kv, &kv, &mut out, None)?;
+/// assert_eq!(cache.len(), 3);
+///
+/// // One decode step: append position 3, attend over positions 0..=3.
+/// let mut next = [[0.0f32; 4]; 2];
+/// let mut weights = [[0.0f32; 16]; 2];
+/// cache.step(&[[0.2; 4]; 2], &[[0.5; 4]], &[[0.5; 4]], &mut next, Some(&mut weights), None)?;
+/// assert_eq!(cache.len(), 4);
+/// assert!(next.iter().flatten().all(|&x| (x - 0.5).abs() < 1e-6));
+/// assert!((weights[0][..4].iter().sum::<f32>() - 1.0).abs() < 1e-6);
+/// assert!(weights[0][4..].iter().all(|&w| w == 0.0));
+/// # Ok::<(), microattn::Error>(())
+/// ```
+pub struct KvCache<const CAP: usize, const KVH: usize, const D: usize> {
+    /// Keys by position; same length as `values` at every return.
+    keys: heapless::Vec<[[f32; D]; KVH], CAP>,
+    /// Values by position.
+    values: heapless::Vec<[[f32; D]; KVH], CAP>,
+    /// The score scale; `None` is `1/√D` (computed at the call: `sqrt` is
+    /// not a `const fn`, and `new` is).
+    scale: Option<f32>,
+}
+
+impl<const CAP: usize, const KVH: usize, const D: usize> Default for KvCache<CAP, KVH, D> {
+    #[inline]
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<const CAP: usize, const KVH: usize, const D: usize> core::fmt::Debug for KvCache<CAP, KVH, D> {
+    /// The shape and fill level (not the contents, which may be megabytes).
+    #[inline]
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("KvCache")
+            .field("capacity", &CAP)
+            .field("kv_heads", &KVH)
+            .field("head_dim", &D)
+            .field("len", &self.len())
+            .field("scale", &self.scale())
+            .finish()
+    }
+}
+
+impl<const CAP: usize, const KVH: usize, const D: usize> KvCache<CAP, KVH, D> {
+    /// An empty cache with scale `1/√D`. Writes nothing: the storage stays
+    /// uninitialised until positions are appended, so this is free for any
+    /// `CAP`, and usable in a `const` or `static`.
+    ///
+    /// `CAP`, `KVH` or `D` zero is a compile-time error.
+    ///
+    /// ```
+    /// let cache = microattn::KvCache::<4, 1, 8>::new();
+    /// assert!(cache.is_empty());
+    /// assert_eq!(cache.capacity(), 4);
+    /// assert_eq!(cache.scale(), 1.0 / 8f32.sqrt());
+    /// ```
+    ///
+    /// ```compile_fail
+    /// let cache = microattn::KvCache::<0, 1, 8>::new(); // no capacity
+    /// ```
+    #[must_use]
+    #[inline]
+    pub const fn new() -> Self {
+        const {
+            assert!(CAP > 0, "KV cache capacity CAP must be at least 1");
+            assert_heads::<CAP, KVH, KVH, D>();
+        };
+        KvCache {
+            keys: heapless::Vec::new(),
+            values: heapless::Vec::new(),
+            scale: None,
+        }
+    }
+
+    /// An empty cache with a caller-chosen score scale. A NaN or infinite
+    /// scale is not rejected: it makes every output NaN (as in
+    /// [`causal_multi_head_scaled`](crate::causal_multi_head_scaled)).
+    ///
+    /// ```
+    /// let cache = microattn::KvCache::<4, 1, 8>::with_scale(0.5);
+    /// assert_eq!(cache.scale(), 0.5);
+    /// ```
+    #[must_use]
+    #[inline]
+    pub const fn with_scale(scale: f32) -> Self {
+        let mut cache = Self::new();
+        cache.scale = Some(scale);
+        cache
+    }
+
+    /// The score scale the attention calls use.
+    #[must_use]
+    #[inline]
+    pub fn scale(&self) -> f32 {
+        self.scale.unwrap_or_else(|| default_scale(D))
+    }
+
+    /// Positions cached.
+    #[must_use]
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// `true` if no position is cached.
+    #[must_use]
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// `true` if the cache holds `CAP` positions: every append fails.
+    #[must_use]
+    #[inline]
+    pub fn is_full(&self) -> bool {
+        self.keys.is_full()
+    }
+
+    /// The capacity `CAP`.
+    #[must_use]
+    #[inline]
+    pub const fn capacity(&self) -> usize {
+        CAP
+    }
+
+    /// Forgets every position (the next one appended is position 0 again).
+    /// O(1): nothing is overwritten, and nothing past [`len`](Self::len) is
+    /// ever read.
+    ///
+    /// ```
+    /// let mut cache = microattn::KvCache::<2, 1, 1>::new();
+    /// cache.push(&[[1.0]], &[[2.0]])?;
+    /// cache.clear();
+    /// assert!(cache.is_empty() && cache.keys().is_empty());
+    /// # Ok::<(), microattn::Error>(())
+    /// ```
+    #[inline]
+    pub fn clear(&mut self) {
+        self.keys.clear();
+        self.values.clear();
+    }
+
+    /// Keeps the first `len` positions and forgets the rest (nothing if
+    /// `len ≥ self.len()`): rolls the cache back, e.g. after rejected
+    /// speculative tokens. O(1).
+    ///
+    /// ```
+    /// let mut cache = microattn::KvCache::<4, 1, 1>::new();
+    /// cache.extend(&[[[1.0]], [[2.0]], [[3.0]]], &[[[1.0]], [[2.0]], [[3.0]]])?;
+    /// cache.truncate(1);
+    /// assert_eq!(cache.keys(), &[[[1.0]]]);
+    /// # Ok::<(), microattn::Error>(())
+    /// ```
+    #[inline]
+    pub fn truncate(&mut self, len: usize) {
+        self.keys.truncate(len);
+        self.values.truncate(len);
+    }
+
+    /// The cached keys, position by position (`[len][KVH][D]`): the valid
+    /// prefix only.
+    ///
+    /// ```
+    /// let mut cache = microattn::KvCache::<4, 2, 1>::new();
+    /// cache.push(&[[1.0], [2.0]], &[[3.0], [4.0]])?;
+    /// assert_eq!(cache.keys(), &[[[1.0], [2.0]]]);
+    /// assert_eq!(cache.values(), &[[[3.0], [4.0]]]);
+    /// # Ok::<(), microattn::Error>(())
+    /// ```
+    #[must_use]
+    #[inline]
+    pub fn keys(&self) -> &[[[f32; D]; KVH]] {
+        &self.keys
+    }
+
+    /// The cached values, position by position (`[len][KVH][D]`).
+    #[must_use]
+    #[inline]
+    pub fn values(&self) -> &[[[f32; D]; KVH]] {
+        &self.values
+    }
+
+    /// Appends one position's keys and values (all `KVH` heads).
+    ///
+    /// # Errors
+    /// [`Error::CacheFull`] if the cache holds `CAP` positions; the cache is
+    /// unchanged (the caller still has `k` and `v`).
+    ///
+    /// ```
+    /// use microattn::{Error, KvCache};
+    /// let mut cache = KvCache::<1, 1, 2>::new();
+    /// cache.push(&[[1.0, 2.0]], &[[3.0, 4.0]])?;
+    /// let full = cache.push(&[[5.0, 6.0]], &[[7.0, 8.0]]);
+    /// assert_eq!(full, Err(Error::CacheFull { capacity: 1, len: 1, requested: 1 }));
+    /// assert_eq!(cache.keys(), &[[[1.0, 2.0]]]);
+    /// # Ok::<(), Error>(())
+    /// ```
+    #[inline]
+    pub fn push(&mut self, k: &[[f32; D]; KVH], v: &[[f32; D]; KVH]) -> Result<(), Error> {
+        self.extend(core::slice::from_ref(k), core::slice::from_ref(v))
+    }
+
+    /// Appends a batch of positions, all or nothing.
+    ///
+    /// # Errors
+    /// Checked before anything is written; on error the cache is unchanged:
+    /// - [`Error::LengthMismatch`] (buffer [`Buffer::Value`]) if `v` has not
+    ///   as many positions as `k`; lengths are counted in `f32` values;
+    /// - [`Error::CacheFull`] if `len + k.len() > CAP`.
+    ///
+    /// ```
+    /// use microattn::{Error, KvCache};
+    /// let mut cache = KvCache::<3, 1, 1>::new();
+    /// cache.extend(&[[[1.0]], [[2.0]]], &[[[1.0]], [[2.0]]])?;
+    /// let err = cache.extend(&[[[3.0]], [[4.0]]], &[[[3.0]], [[4.0]]]);
+    /// assert_eq!(err, Err(Error::CacheFull { capacity: 3, len: 2, requested: 2 }));
+    /// assert_eq!(cache.len(), 2);
+    /// # Ok::<(), Error>(())
+    /// ```
+    #[inline]
+    pub fn extend(&mut self, k: &[[[f32; D]; KVH]], v: &[[[f32; D]; KVH]]) -> Result<(), Error> {
+        self.check_append(k.len(), v.len())?;
+        self.append(k, v);
+        Ok(())
+    }
+
+    /// Appends a batch of `n` positions and runs causal attention for its
+    /// `n` queries against the cached prefix plus the batch: the query of
+    /// batch position `i` sits at position `len + i` (`len` = positions
+    /// cached before the call) and sees positions `0..=len + i`, never a
+    /// later one (bottom-right alignment, as in
+    /// [`Shape::prefix`](crate::Shape::prefix)`(len, n, H, KVH, D)`). On an
+    /// empty cache this is [`causal_multi_head`](crate::causal_multi_head)
+    /// over the batch, bit for bit.
+    ///
+    /// `q` and `out` are `[n][H][D]`, `k` and `v` `[n][KVH][D]`. With `lse`
+    /// (`[n][H]`), also writes each query's log-sum-exp of its scores,
+    /// `m + ln Σⱼ exp(sⱼ − m)`. Every value of `out` (and `lse`) is written
+    /// on success. `n = 0` does nothing.
+    ///
+    /// # Errors
+    /// Checked before anything is written; on error the cache, `out` and
+    /// `lse` are unchanged:
+    /// - [`Error::LengthMismatch`] if `k`, `v`, `out` or `lse` has not as many
+    ///   positions as `q` (lengths in `f32` values);
+    /// - [`Error::CacheFull`] if `len + n > CAP`.
+    ///
+    /// ```
+    /// use microattn::KvCache;
+    /// // Prefill of a whole sequence equals causal_multi_head on it.
+    /// let q = [[[0.3f32, -0.1]; 1], [[0.2, 0.4]; 1], [[-0.5, 0.1]; 1]];
+    /// let k = [[[0.1f32, 0.2]; 1], [[0.3, -0.2]; 1], [[0.0, 0.5]; 1]];
+    /// let v = [[[1.0f32, 0.0]; 1], [[0.0, 1.0]; 1], [[0.5, 0.5]; 1]];
+    /// let mut out = [[[0.0f32; 2]; 1]; 3];
+    /// let mut cache = KvCache::<8, 1, 2>::new();
+    /// cache.prefill(&q, &k, &v, &mut out, None)?;
+    /// let mut full = [[[0.0f32; 2]; 1]; 3];
+    /// microattn::causal_multi_head(&q, &k, &v, &mut full);
+    /// assert_eq!(out, full);
+    /// # Ok::<(), microattn::Error>(())
+    /// ```
+    #[inline]
+    pub fn prefill<const H: usize>(
+        &mut self,
+        q: &[[[f32; D]; H]],
+        k: &[[[f32; D]; KVH]],
+        v: &[[[f32; D]; KVH]],
+        out: &mut [[[f32; D]; H]],
+        lse: Option<&mut [[f32; H]]>,
+    ) -> Result<(), Error> {
+        const { assert_heads::<CAP, H, KVH, D>() };
+        let n = q.len();
+        let mismatch = |buffer, per_position: usize, actual: usize| Error::LengthMismatch {
+            buffer,
+            expected: n.saturating_mul(per_position),
+            actual: actual.saturating_mul(per_position),
+        };
+        if k.len() != n {
+            return Err(mismatch(Buffer::Key, KVH * D, k.len()));
+        }
+        if out.len() != n {
+            return Err(mismatch(Buffer::Output, H * D, out.len()));
+        }
+        if let Some(lse) = &lse
+            && lse.len() != n
+        {
+            return Err(mismatch(Buffer::LogSumExp, H, lse.len()));
+        }
+        self.check_append(n, v.len())?;
+        self.append(k, v);
+        run_cached::<H, KVH, D>(
+            &self.keys,
+            &self.values,
+            0,
+            self.scale(),
+            q.as_flattened(),
+            out.as_flattened_mut(),
+            lse.map(<[[f32; H]]>::as_flattened_mut),
+        );
+        Ok(())
+    }
+
+    /// One decode step: appends position `len` (`k`, `v`), then runs its
+    /// queries (`H` heads) over every cached position `0..=len`, the new one
+    /// included — as a language model's decode step does. Equivalent to
+    /// [`push`](Self::push) then [`attend`](Self::attend), and bit for bit
+    /// to the last row of a [`prefill`](Self::prefill) of all positions.
+    ///
+    /// Optional outputs, as in [`attend`](Self::attend): the softmax weights
+    /// of each head over positions `0..len` (then zeros up to `CAP`) and each
+    /// head's log-sum-exp.
+    ///
+    /// # Errors
+    /// [`Error::CacheFull`] if the cache holds `CAP` positions; nothing is
+    /// written (cache, `out`, `weights`, `lse` unchanged).
+    ///
+    /// ```
+    /// use microattn::KvCache;
+    /// let mut cache = KvCache::<4, 1, 2>::new();
+    /// let mut out = [[0.0f32; 2]; 1];
+    /// let mut lse = [0.0f32; 1];
+    /// cache.step(&[[1.0, 0.0]], &[[1.0, 0.0]], &[[3.0, 4.0]], &mut out, None, Some(&mut lse))?;
+    /// // The first position sees only itself: its value, weight 1.
+    /// assert_eq!(out, [[3.0, 4.0]]);
+    /// assert_eq!(lse[0], 1.0 / 2f32.sqrt()); // ln(exp(s)) = s = q·k/√2
+    /// # Ok::<(), microattn::Error>(())
+    /// ```
+    #[inline]
+    pub fn step<const H: usize>(
+        &mut self,
+        q: &[[f32; D]; H],
+        k: &[[f32; D]; KVH],
+        v: &[[f32; D]; KVH],
+        out: &mut [[f32; D]; H],
+        weights: Option<&mut [[f32; CAP]; H]>,
+        lse: Option<&mut [f32; H]>,
+    ) -> Result<(), Error> {
+        self.push(k, v)?;
+        self.attend(q, out, weights, lse);
+        Ok(())
+    }
+
+    /// Runs one position's queries (`H` heads) over every cached position,
+    /// without appending anything: `out[h] = Σⱼ softmax(scale·q[h]·kⱼ)ⱼ·vⱼ`
+    /// over `j < len`, key/value head `h / (H / KVH)`. An empty cache gives
+    /// exactly 0 (and log-sum-exp `-inf`, all weights 0).
+    ///
+    /// - `weights` (optional): row `h` gets head `h`'s softmax weights over
+    ///   positions `0..len`, then exact zeros up to `CAP`. They are computed
+    ///   as [`attention_weights`](crate::attention_weights) computes a row
+    ///   (textbook order: scores summed in order of `d`, then
+    ///   [`softmax`](crate::softmax)), so they are bit-identical to the
+    ///   reference's weights over the same keys. The fused kernel never
+    ///   stores weights: computing them costs a second pass over the keys,
+    ///   and they can differ from the weights the kernel applies by about
+    ///   1 ULP (its lane `exp`).
+    /// - `lse` (optional): head `h`'s log-sum-exp of its scores,
+    ///   `m + ln Σⱼ exp(sⱼ − m)`, from the kernel's own running max and sum.
+    ///
+    /// ```
+    /// use microattn::KvCache;
+    /// let mut cache = KvCache::<4, 1, 2>::new();
+    /// let mut out = [[f32::NAN; 2]; 2];
+    /// let mut lse = [0.0f32; 2];
+    /// cache.attend(&[[1.0, 0.0]; 2], &mut out, None, Some(&mut lse));
+    /// assert_eq!((out, lse), ([[0.0; 2]; 2], [f32::NEG_INFINITY; 2])); // empty
+    /// cache.extend(&[[[1.0, 0.0]], [[0.0, 1.0]]], &[[[1.0, 1.0]], [[1.0, 1.0]]])?;
+    /// cache.attend(&[[1.0, 0.0]; 2], &mut out, None, None);
+    /// assert_eq!(out, [[1.0, 1.0]; 2]);
+    /// # Ok::<(), microattn::Error>(())
+    /// ```
+    #[inline]
+    pub fn attend<const H: usize>(
+        &self,
+        q: &[[f32; D]; H],
+        out: &mut [[f32; D]; H],
+        weights: Option<&mut [[f32; CAP]; H]>,
+        lse: Option<&mut [f32; H]>,
+    ) {
+        attend_one::<CAP, H, KVH, D>(
+            &self.keys,
+            &self.values,
+            0,
+            self.scale(),
+            q,
+            out,
+            weights,
+            lse,
+        );
+    }
+
+    /// [`Error::CacheFull`] unless `n` more positions fit; the value count
+    /// must match the key count.
+    fn check_append(&self, n: usize, values: usize) -> Result<(), Error> {
+        if values != n {
+            return Err(Error::LengthMismatch {
+                buffer: Buffer::Value,
+                expected: n.saturating_mul(KVH * D),
+                actual: values.saturating_mul(KVH * D),
+            });
+        }
+        if n > CAP - self.len() {
+            return Err(Error::CacheFull {
+                capacity: CAP,
+                len: self.len(),
+                requested: n,
+            });
+        }
+        Ok(())
+    }
+
+    /// Appends `k` and `v` after [`check_append`](Self::check_append)
+    /// passed. The one place the two lengths move, together: if the second
+    /// append could fail (it cannot: same length, same capacity, checked),
+    /// the first is undone, so `keys.len() == values.len()` always holds.
+    fn append(&mut self, k: &[[[f32; D]; KVH]], v: &[[[f32; D]; KVH]]) {
+        let len = self.len();
+        if self.keys.extend_from_slice(k).is_err() || self.values.extend_from_slice(v).is_err() {
+            self.keys.truncate(len);
+            self.values.truncate(len);
+        }
+    }
+}
+
+/// Runs the kernel for `q_len = q.len() / (H·D)` queries that are the last
+/// positions of the cached keys and values (`keys[start..]` then
+/// `keys[..start]` in logical order: a ring's storage; 0 for a plain cache).
+/// The shape is valid by the `const` assertions of the callers and the
+/// lengths by construction (`keys.len() == values.len() ≥ q_len`), so the
+/// checked problem is always built; if it ever were not, `out` would be NaN
+/// rather than silently stale.
+#[inline(always)]
+pub(crate) fn run_cached<const H: usize, const KVH: usize, const D: usize>(
+    keys: &[[[f32; D]; KVH]],
+    values: &[[[f32; D]; KVH]],
+    start: usize,
+    scale: f32,
+    q: &[[f32; D]],
+    out: &mut [[f32; D]],
+    lse: Option<&mut [f32]>,
+) {
+    let q_len = q.len() / H;
+    let (k, v) = (keys.as_flattened(), values.as_flattened());
+    let (q, out) = (q.as_flattened(), out.as_flattened_mut());
+    match Problem::<Fixed<D>>::new(
+        q_len,
+        keys.len(),
+        H,
+        KVH,
+        D,
+        scale,
+        (q, k.as_flattened(), v.as_flattened()),
+        out.len(),
+    ) {
+        Ok(p) => kernel::run(&p.rotated(start), out, lse),
+        Err(_) => out.fill(f32::NAN),
+    }
+}
+
+/// One position's queries over a cache's keys and values (stored from
+/// `start` on, as in [`run_cached`]): the shared body of
+/// [`KvCache::attend`] and [`RingKvCache::attend`](crate::RingKvCache::attend).
+/// `N` is the weights' row length (the capacity).
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+pub(crate) fn attend_one<const N: usize, const H: usize, const KVH: usize, const D: usize>(
+    keys: &[[[f32; D]; KVH]],
+    values: &[[[f32; D]; KVH]],
+    start: usize,
+    scale: f32,
+    q: &[[f32; D]; H],
+    out: &mut [[f32; D]; H],
+    weights: Option<&mut [[f32; N]; H]>,
+    mut lse: Option<&mut [f32; H]>,
+) {
+    const { assert_heads::<N, H, KVH, D>() };
+    if keys.is_empty() {
+        // No key to see (the kernel's problems need `q_len ≤ kv_len`).
+        out.as_flattened_mut().fill(0.0);
+        if let Some(lse) = lse.as_deref_mut() {
+            lse.fill(f32::NEG_INFINITY);
+        }
+    } else {
+        run_cached::<H, KVH, D>(keys, values, start, scale, q, out, lse.map(|l| &mut l[..]));
+    }
+    if let Some(weights) = weights {
+        let start = start.min(keys.len());
+        let (newer, older) = keys.split_at(start);
+        for (h, (row, qh)) in weights.iter_mut().zip(q).enumerate() {
+            let g = h / (H / KVH);
+            let logical = older.iter().chain(newer).map(|token| &token[g]);
+            row.fill(0.0);
+            for (w, kj) in row.iter_mut().zip(logical) {
+                *w = dot(qh, kj) * scale;
+            }
+            if let Some(visible) = row.get_mut(..keys.len()) {
+                softmax_slice(visible);
+            }
+        }
+    }
+}

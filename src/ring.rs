@@ -1,0 +1,355 @@
+//! The sliding-window KV cache: a ring of the last `WINDOW` positions.
+//!
+//! # Storage: two `heapless::HistoryBuf`s, read through a rotation
+//! A [`heapless::HistoryBuf`] is exactly the ring this needs: a fixed array
+//! with a write index that overwrites the oldest element once full, a
+//! `const fn new` that writes nothing, and a slice view of the filled part.
+//! Once the ring has wrapped, the oldest position is stored at index
+//! `start` (the next write index) and logical position `j` (0 = oldest) at
+//! `(start + j) mod WINDOW`. The kernel reads keys only through one accessor
+//! that maps a logical position to its row, so the cache hands it the
+//! storage and `start` (a rotated [`Problem`](crate::layout)) and the keys
+//! are reduced in logical order, oldest first, in blocks of 8 from the
+//! oldest — the order the kernel uses for a contiguous buffer holding the
+//! same window. That makes a ring step bit-identical to a plain
+//! [`KvCache`](crate::KvCache) step over the window's tokens, at the cost of
+//! one compare-and-subtract per key read.
+//!
+//! The alternatives cost more: keeping the window contiguous needs either a
+//! shift of `WINDOW − 1` positions per step (O(W) copies, the size of the
+//! attention itself) or a mirrored buffer of `2·WINDOW` positions (double
+//! the memory, which is what a microcontroller has least of).
+
+use heapless::HistoryBuf;
+
+use crate::attention::default_scale;
+use crate::cache::attend_one;
+use crate::error::{Buffer, Error};
+
+/// The positions held, oldest first, as two slices of `[KVH][D]` tokens.
+type Halves<'a, const KVH: usize, const D: usize> = (&'a [[[f32; D]; KVH]], &'a [[[f32; D]; KVH]]);
+
+/// Sliding-window key/value cache: keeps the last `WINDOW` positions of
+/// `KVH` key/value heads of dimension `D` (inline, no heap); when full, each
+/// new position drops the oldest one.
+///
+/// A query attends over the positions held, in logical order (oldest first):
+/// after `p + 1` positions have been pushed, a [`step`](Self::step) for
+/// position `p` sees positions `max(0, p − WINDOW + 1)..=p`, the
+/// sliding-window attention of
+/// [`reference::sliding_window_attention`](crate::reference::sliding_window_attention).
+/// The result is bit-identical to a [`KvCache`](crate::KvCache) holding just
+/// those positions (same kernel, same order of keys), and within the
+/// accuracy contract of the sliding-window reference.
+///
+/// Pushing never fails: the window slides. Query heads `H` are a multiple of
+/// `KVH` (checked at compile time), query head `h` reads key/value head
+/// `h / (H / KVH)`; the scale is `1/√D` unless set with
+/// [`with_scale`](Self::with_scale).
+///
+/// # Memory
+/// `2·WINDOW·KVH·D·4` bytes of keys and values plus 40 bytes of bookkeeping
+/// on a 64-bit target (two write indices and fill flags, and the scale; 24
+/// on a 32-bit one, measured on `thumbv7em-none-eabihf`).
+///
+/// ```
+/// use microattn::RingKvCache;
+/// assert_eq!(core::mem::size_of::<RingKvCache<8, 2, 4>>(), 512 + 5 * core::mem::size_of::<usize>());
+///
+/// // A window of 2 positions, one head of dimension 1.
+/// let mut ring = RingKvCache::<2, 1, 1>::new();
+/// let mut out = [[0.0f32; 1]; 1];
+/// for (t, value) in [10.0f32, 20.0, 30.0].into_iter().enumerate() {
+///     ring.step(&[[0.0]], &[[0.0]], &[[value]], &mut out, None, None);
+///     assert_eq!(ring.len(), (t + 1).min(2));
+/// }
+/// // q = 0: the mean of the two positions in the window, 20 and 30.
+/// assert_eq!(out, [[25.0]]);
+/// assert_eq!(ring.values(), (&[[[20.0]]][..], &[[[30.0]]][..]));
+/// ```
+pub struct RingKvCache<const WINDOW: usize, const KVH: usize, const D: usize> {
+    /// Keys; written in lock-step with `values` (same write index).
+    keys: HistoryBuf<[[f32; D]; KVH], WINDOW>,
+    /// Values.
+    values: HistoryBuf<[[f32; D]; KVH], WINDOW>,
+    /// The score scale; `None` is `1/√D`.
+    scale: Option<f32>,
+}
+
+impl<const WINDOW: usize, const KVH: usize, const D: usize> Default
+    for RingKvCache<WINDOW, KVH, D>
+{
+    #[inline]
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<const WINDOW: usize, const KVH: usize, const D: usize> core::fmt::Debug
+    for RingKvCache<WINDOW, KVH, D>
+{
+    /// The shape and fill level (not the contents).
+    #[inline]
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("RingKvCache")
+            .field("window", &WINDOW)
+            .field("kv_heads", &KVH)
+            .field("head_dim", &D)
+            .field("len", &self.len())
+            .field("scale", &self.scale())
+            .finish()
+    }
+}
+
+impl<const WINDOW: usize, const KVH: usize, const D: usize> RingKvCache<WINDOW, KVH, D> {
+    /// An empty ring with scale `1/√D`; writes nothing (free for any
+    /// `WINDOW`, usable in a `const` or `static`).
+    ///
+    /// `WINDOW`, `KVH` or `D` zero is a compile-time error.
+    ///
+    /// ```
+    /// let ring = microattn::RingKvCache::<4, 1, 16>::new();
+    /// assert!(ring.is_empty() && ring.capacity() == 4 && ring.scale() == 0.25);
+    /// ```
+    ///
+    /// ```compile_fail
+    /// let ring = microattn::RingKvCache::<0, 1, 16>::new(); // no window
+    /// ```
+    #[must_use]
+    #[inline]
+    pub const fn new() -> Self {
+        const {
+            assert!(WINDOW > 0, "sliding window WINDOW must be at least 1");
+            crate::attention::assert_heads::<WINDOW, KVH, KVH, D>();
+        };
+        RingKvCache {
+            keys: HistoryBuf::new(),
+            values: HistoryBuf::new(),
+            scale: None,
+        }
+    }
+
+    /// An empty ring with a caller-chosen score scale (NaN or infinite
+    /// makes the outputs NaN).
+    ///
+    /// ```
+    /// assert_eq!(microattn::RingKvCache::<4, 1, 16>::with_scale(1.0).scale(), 1.0);
+    /// ```
+    #[must_use]
+    #[inline]
+    pub const fn with_scale(scale: f32) -> Self {
+        let mut ring = Self::new();
+        ring.scale = Some(scale);
+        ring
+    }
+
+    /// The score scale the attention calls use.
+    #[must_use]
+    #[inline]
+    pub fn scale(&self) -> f32 {
+        self.scale.unwrap_or_else(|| default_scale(D))
+    }
+
+    /// Positions held: the number pushed since creation or
+    /// [`clear`](Self::clear), at most `WINDOW`.
+    #[must_use]
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// `true` if no position is held.
+    #[must_use]
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// `true` once `WINDOW` positions are held: every push drops the oldest.
+    #[must_use]
+    #[inline]
+    pub fn is_full(&self) -> bool {
+        self.keys.is_full()
+    }
+
+    /// The window `WINDOW`.
+    #[must_use]
+    #[inline]
+    pub const fn capacity(&self) -> usize {
+        WINDOW
+    }
+
+    /// Forgets every position. O(1); nothing stale is ever read.
+    #[inline]
+    pub fn clear(&mut self) {
+        self.keys.clear();
+        self.values.clear();
+    }
+
+    /// The keys held, oldest first, as two slices (the ring's storage from
+    /// the oldest position to its end, then from its start): the first
+    /// holds every position until the ring wraps.
+    ///
+    /// ```
+    /// let mut ring = microattn::RingKvCache::<3, 1, 1>::new();
+    /// for x in 0..5 {
+    ///     ring.push(&[[x as f32]], &[[0.0]]);
+    /// }
+    /// assert_eq!(ring.keys(), (&[[[2.0]]][..], &[[[3.0]], [[4.0]]][..]));
+    /// ```
+    #[must_use]
+    #[inline]
+    pub fn keys(&self) -> Halves<'_, KVH, D> {
+        self.keys.as_slices()
+    }
+
+    /// The values held, oldest first, as two slices (as [`keys`](Self::keys)).
+    #[must_use]
+    #[inline]
+    pub fn values(&self) -> Halves<'_, KVH, D> {
+        self.values.as_slices()
+    }
+
+    /// Appends one position; when the ring is full the oldest position is
+    /// dropped. Cannot fail.
+    #[inline]
+    pub fn push(&mut self, k: &[[f32; D]; KVH], v: &[[f32; D]; KVH]) {
+        self.keys.write(*k);
+        self.values.write(*v);
+    }
+
+    /// Appends positions in order, as that many [`push`](Self::push)es (of a
+    /// batch longer than `WINDOW` only the last `WINDOW` stay).
+    ///
+    /// # Errors
+    /// [`Error::LengthMismatch`] (buffer [`Buffer::Value`]) if `v` has not as
+    /// many positions as `k`; nothing is written.
+    #[inline]
+    pub fn extend(&mut self, k: &[[[f32; D]; KVH]], v: &[[[f32; D]; KVH]]) -> Result<(), Error> {
+        if v.len() != k.len() {
+            return Err(mismatch(Buffer::Value, k.len(), v.len(), KVH * D));
+        }
+        for (k, v) in k.iter().zip(v) {
+            self.push(k, v);
+        }
+        Ok(())
+    }
+
+    /// Runs one position's queries (`H` heads) over the positions held,
+    /// oldest first, without appending. An empty ring gives exactly 0
+    /// (log-sum-exp `-inf`, weights 0).
+    ///
+    /// `weights` (optional): row `h` gets head `h`'s softmax weights over the
+    /// positions held in logical order (index 0 = oldest), then zeros up to
+    /// `WINDOW`; computed as [`attention_weights`](crate::attention_weights)
+    /// computes a row, bit-identical to the reference over the same keys.
+    /// `lse` (optional): each head's log-sum-exp of its scores.
+    #[inline]
+    pub fn attend<const H: usize>(
+        &self,
+        q: &[[f32; D]; H],
+        out: &mut [[f32; D]; H],
+        weights: Option<&mut [[f32; WINDOW]; H]>,
+        lse: Option<&mut [f32; H]>,
+    ) {
+        // Stored from the oldest on: the next write index once wrapped, 0
+        // before.
+        let start = self.keys.oldest_index().unwrap_or(0);
+        attend_one::<WINDOW, H, KVH, D>(
+            self.keys.as_slice(),
+            self.values.as_slice(),
+            start,
+            self.scale(),
+            q,
+            out,
+            weights,
+            lse,
+        );
+    }
+
+    /// One decode step: pushes the position (`k`, `v`), dropping the oldest
+    /// when full, then runs its queries over the window, the new position
+    /// included ([`push`](Self::push) then [`attend`](Self::attend)).
+    /// Cannot fail.
+    ///
+    /// ```
+    /// use microattn::RingKvCache;
+    /// let mut ring = RingKvCache::<2, 1, 2>::new();
+    /// let mut out = [[0.0f32; 2]; 2];
+    /// let mut w = [[0.0f32; 2]; 2];
+    /// ring.step(&[[1.0, 0.0]; 2], &[[1.0, 0.0]], &[[1.0, 2.0]], &mut out, Some(&mut w), None);
+    /// assert_eq!(w, [[1.0, 0.0]; 2]);
+    /// assert_eq!(out, [[1.0, 2.0]; 2]);
+    /// ```
+    #[inline]
+    pub fn step<const H: usize>(
+        &mut self,
+        q: &[[f32; D]; H],
+        k: &[[f32; D]; KVH],
+        v: &[[f32; D]; KVH],
+        out: &mut [[f32; D]; H],
+        weights: Option<&mut [[f32; WINDOW]; H]>,
+        lse: Option<&mut [f32; H]>,
+    ) {
+        self.push(k, v);
+        self.attend(q, out, weights, lse);
+    }
+
+    /// A batch of `n` positions, token by token: for each, a
+    /// [`step`](Self::step) (push, then its queries over the window). Query
+    /// `i` of the batch sees the last `WINDOW` positions up to its own,
+    /// including positions a later query of the same batch pushes out, so a
+    /// batch longer than the window is still exact. `q`, `out`: `[n][H][D]`;
+    /// `k`, `v`: `[n][KVH][D]`; `lse` (optional): `[n][H]`.
+    ///
+    /// # Errors
+    /// [`Error::LengthMismatch`] if `k`, `v`, `out` or `lse` has not as many
+    /// positions as `q`; checked first, nothing is written.
+    ///
+    /// ```
+    /// use microattn::RingKvCache;
+    /// let mut ring = RingKvCache::<2, 1, 1>::new();
+    /// let kv = [[[1.0f32]], [[2.0]], [[3.0]]];
+    /// let mut out = [[[0.0f32]]; 3];
+    /// ring.prefill(&[[[0.0]]; 3], &kv, &kv, &mut out, None)?;
+    /// assert_eq!(out, [[[1.0]], [[1.5]], [[2.5]]]);
+    /// # Ok::<(), microattn::Error>(())
+    /// ```
+    #[inline]
+    pub fn prefill<const H: usize>(
+        &mut self,
+        q: &[[[f32; D]; H]],
+        k: &[[[f32; D]; KVH]],
+        v: &[[[f32; D]; KVH]],
+        out: &mut [[[f32; D]; H]],
+        mut lse: Option<&mut [[f32; H]]>,
+    ) -> Result<(), Error> {
+        let n = q.len();
+        let checks = [
+            (Buffer::Key, k.len(), KVH * D),
+            (Buffer::Value, v.len(), KVH * D),
+            (Buffer::Output, out.len(), H * D),
+            (Buffer::LogSumExp, lse.as_ref().map_or(n, |l| l.len()), H),
+        ];
+        for (buffer, len, per) in checks {
+            if len != n {
+                return Err(mismatch(buffer, n, len, per));
+            }
+        }
+        for (i, (((q, k), v), out)) in q.iter().zip(k).zip(v).zip(out.iter_mut()).enumerate() {
+            let lse = lse.as_deref_mut().and_then(|l| l.get_mut(i));
+            self.step(q, k, v, out, None, lse);
+        }
+        Ok(())
+    }
+}
+
+/// A length mismatch of `actual` positions where `n` were needed, in `f32`
+/// values of `per` each.
+fn mismatch(buffer: Buffer, n: usize, actual: usize, per: usize) -> Error {
+    Error::LengthMismatch {
+        buffer,
+        expected: n.saturating_mul(per),
+        actual: actual.saturating_mul(per),
+    }
+}
