@@ -13,6 +13,10 @@
 //! f64 oracle) before anything is timed: a benchmark of a wrong kernel is
 //! worthless.
 //!
+//! A peak probe, `peak/fma`, runs first: independent FMA chains on the same
+//! `wide` lanes, so the summary can state each shape's share of the peak
+//! measured in the same run and build.
+//!
 //! ```text
 //! cargo bench --bench attention                          # default target: SSE2 lanes
 //! RUSTFLAGS="-C target-cpu=x86-64-v3" CARGO_TARGET_DIR=target/v3 \
@@ -28,6 +32,7 @@ use std::time::{Duration, SystemTime};
 use criterion::{BenchmarkGroup, Criterion, SamplingMode, Throughput, measurement::WallTime};
 use microattn::Shape;
 use microattn::reference::{self, causal_attention_f64, check_contract};
+use wide::f32x8;
 
 /// Every shape benchmarked, as `(N, D, H)`, in the order of the summary.
 const SHAPES: [(usize, usize, usize); 8] = [
@@ -185,6 +190,48 @@ fn bench_multi<const N: usize, const H: usize, const D: usize>(c: &mut Criterion
     );
 }
 
+/// Independent accumulators in the peak probe: enough to cover the FMA
+/// latency (4–5 cycles) times the FMA units (2) of current x86 and Arm cores.
+const PEAK_CHAINS: usize = 12;
+/// Steps of the peak probe per call.
+const PEAK_STEPS: u64 = 10_000;
+
+/// The peak probe: `PEAK_CHAINS` independent `acc = acc·a + b` chains on
+/// `wide` lanes, the kernel's own lane type and FMA (`mul_add`, two
+/// instructions where the target has no FMA). FLOPs per call:
+/// `2 · 8 lanes · PEAK_CHAINS · PEAK_STEPS`.
+#[inline(never)]
+fn peak_probe(a: f32x8, b: f32x8) -> f32 {
+    let mut acc = [f32x8::splat(1.0); PEAK_CHAINS];
+    for _ in 0..PEAK_STEPS {
+        for x in acc.iter_mut() {
+            *x = x.mul_add(a, b);
+        }
+    }
+    acc.iter().map(|x| x.reduce_add()).sum()
+}
+
+/// FLOPs of one [`peak_probe`] call.
+fn peak_flops() -> u64 {
+    2 * 8 * PEAK_CHAINS as u64 * PEAK_STEPS
+}
+
+/// Times the peak probe as the group `peak/fma` (its elem/s is the
+/// machine's lane FMA peak for this build, on one core).
+fn bench_peak(c: &mut Criterion) {
+    let mut group = c.benchmark_group("peak");
+    group.throughput(Throughput::Elements(peak_flops()));
+    group.bench_function("fma", |bench| {
+        bench.iter(|| {
+            peak_probe(
+                black_box(f32x8::splat(0.999_9)),
+                black_box(f32x8::splat(1.0e-4)),
+            )
+        });
+    });
+    group.finish();
+}
+
 /// The SIMD features this binary was compiled with (wide picks its lanes at
 /// compile time, so this is what the kernel runs on).
 fn lanes() -> &'static str {
@@ -233,10 +280,11 @@ fn median_ns(home: &Path, group: &str, function: &str, since: SystemTime) -> Opt
     value[..end].trim().parse().ok()
 }
 
-/// A table of the medians measured in this run, with GFLOP/s and the
-/// fast/naive speed-up.
+/// A table of the medians measured in this run, with GFLOP/s, the share of
+/// the peak probe's GFLOP/s (when it ran) and the fast/naive speed-up.
 fn summary(since: SystemTime) {
     let Some(home) = criterion_home() else { return };
+    let peak = median_ns(&home, "peak", "fma", since).map(|ns| peak_flops() as f64 / ns);
     let mut rows = Vec::new();
     for (n, d, h) in SHAPES {
         let name = group_name(n, d, h);
@@ -245,12 +293,14 @@ fn summary(since: SystemTime) {
             median_ns(&home, &name, "fast", since),
         ) {
             let f = flops(n, d, h) as f64;
+            let share = peak.map_or("-".to_string(), |p| format!("{:.0}%", 100.0 * f / fast / p));
             rows.push(format!(
-                "{name:<22} {:>12.2} {:>8.2} {:>12.2} {:>8.2} {:>8.1}x",
+                "{name:<22} {:>12.2} {:>8.2} {:>12.3} {:>8.2} {:>7} {:>8.1}x",
                 naive / 1e3,
                 f / naive,
                 fast / 1e3,
                 f / fast,
+                share,
                 naive / fast
             ));
         }
@@ -259,9 +309,13 @@ fn summary(since: SystemTime) {
         return;
     }
     println!("\nsummary ({}), medians:", lanes());
+    match peak {
+        Some(p) => println!("peak probe (lane FMA, 1 core): {p:.1} GFLOP/s"),
+        None => println!("peak probe not run (filtered out): no % of peak"),
+    }
     println!(
-        "{:<22} {:>12} {:>8} {:>12} {:>8} {:>9}",
-        "shape", "naive µs", "GFLOP/s", "fast µs", "GFLOP/s", "speed-up"
+        "{:<22} {:>12} {:>8} {:>12} {:>8} {:>7} {:>9}",
+        "shape", "naive µs", "GFLOP/s", "fast µs", "GFLOP/s", "% peak", "speed-up"
     );
     rows.iter().for_each(|r| println!("{r}"));
 }
@@ -281,6 +335,7 @@ fn main() {
         .without_plots()
         .configure_from_args();
 
+    bench_peak(&mut c);
     bench_single::<16, 16>(&mut c);
     bench_single::<64, 32>(&mut c);
     bench_single::<128, 64>(&mut c);

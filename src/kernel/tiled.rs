@@ -10,8 +10,26 @@ use super::{BLOCK, TILE};
 /// The kernel's recipe for [`TILE`] queries that read `kv`, query `t`
 /// seeing keys `0..tile[t].visible` (never decreasing with `t`); writes
 /// their outputs and returns their final states.
+///
+/// Up to 64 dimensions of the queries are kept transposed for the tile
+/// (`simd::QueryTile`), in a buffer sized to the head dimension (a constant
+/// branch for a fixed one), so small heads do not pay for a 2 KB buffer.
 #[inline(always)]
 pub(crate) fn attend<W: Width>(
+    tile: &mut [Query<'_, '_, W::Row, W::Row>; TILE],
+    kv: KvHead<'_, W>,
+    scale: f32,
+) -> [Online; TILE] {
+    match tile[0].q.as_ref().len() {
+        0..=16 => attend_kept::<W, 2>(tile, kv, scale),
+        17..=32 => attend_kept::<W, 4>(tile, kv, scale),
+        _ => attend_kept::<W, 8>(tile, kv, scale),
+    }
+}
+
+/// [`attend`] with `KEPT` chunks of 8 dimensions kept transposed.
+#[inline(always)]
+fn attend_kept<W: Width, const KEPT: usize>(
     tile: &mut [Query<'_, '_, W::Row, W::Row>; TILE],
     kv: KvHead<'_, W>,
     scale: f32,
@@ -19,7 +37,7 @@ pub(crate) fn attend<W: Width>(
     let visible = tile.each_ref().map(|q| q.visible);
     let first = visible.iter().copied().min().unwrap_or(0);
     let last = visible.iter().copied().max().unwrap_or(0);
-    let queries = simd::QueryTile::new(tile.each_ref().map(|q| q.q));
+    let queries = simd::QueryTile::<_, KEPT>::new(tile.each_ref().map(|q| q.q));
     let mut m = Lanes::splat(f32::NEG_INFINITY);
     let mut l = Lanes::splat(0.0);
     let mut start = 0;

@@ -100,23 +100,20 @@ impl Mask {
     }
 }
 
-/// Dimensions of a tile's queries kept transposed for the whole tile.
-const KEPT_CHUNKS: usize = 8;
-
-/// A full tile of queries, with its first `8·KEPT_CHUNKS` (64) dimensions
-/// transposed once (lane `t` of `dims[c][dd]` is `q_t[8c + dd]`, 2 KB): the
+/// A full tile of queries, with its first `8·KEPT` dimensions transposed
+/// once (lane `t` of `dims[c][dd]` is `q_t[8c + dd]`, `256·KEPT` bytes): the
 /// transpose is then paid once per tile rather than once per block of keys.
 /// Dimensions past those are transposed as they are used.
-pub(crate) struct QueryTile<'a, R: ?Sized> {
+pub(crate) struct QueryTile<'a, R: ?Sized, const KEPT: usize> {
     queries: [&'a R; LANES],
-    dims: [[Lane; LANES]; KEPT_CHUNKS],
+    dims: [[Lane; LANES]; KEPT],
 }
 
-impl<'a, R: ?Sized + AsRef<[f32]>> QueryTile<'a, R> {
+impl<'a, R: ?Sized + AsRef<[f32]>, const KEPT: usize> QueryTile<'a, R, KEPT> {
     /// Transposes the kept dimensions of `queries` (all of one length).
     #[inline(always)]
     pub(crate) fn new(queries: [&'a R; LANES]) -> Self {
-        let mut dims = [[Lane::ZERO; LANES]; KEPT_CHUNKS];
+        let mut dims = [[Lane::ZERO; LANES]; KEPT];
         let whole = queries[0].as_ref().len() / LANES;
         for (c, d) in dims.iter_mut().enumerate().take(whole) {
             *d = Lane::transpose(queries.map(|q| Lane::from(chunk(q.as_ref(), c))));
@@ -144,8 +141,8 @@ impl<'a, R: ?Sized + AsRef<[f32]>> QueryTile<'a, R> {
 /// sequence, so the scores are the same bits. Eight keys give eight
 /// independent sums per step.
 #[inline(always)]
-pub(crate) fn scores_across_queries<R: ?Sized + AsRef<[f32]>>(
-    tile: &QueryTile<'_, R>,
+pub(crate) fn scores_across_queries<R: ?Sized + AsRef<[f32]>, const KEPT: usize>(
+    tile: &QueryTile<'_, R, KEPT>,
     keys: &[&R; LANES],
     scale: f32,
 ) -> [Lanes; LANES] {
