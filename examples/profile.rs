@@ -33,7 +33,6 @@ impl<const N: usize, const D: usize> Tensor for [[f32; D]; N] {
         vec![[0.0; D]; N]
             .into_boxed_slice()
             .try_into()
-            .ok()
             .expect("N rows")
     }
     fn flat(&self) -> &[f32] {
@@ -49,7 +48,6 @@ impl<const N: usize, const H: usize, const D: usize> Tensor for [[[f32; D]; H]; 
         vec![[[0.0; D]; H]; N]
             .into_boxed_slice()
             .try_into()
-            .ok()
             .expect("N rows")
     }
     fn flat(&self) -> &[f32] {
