@@ -407,6 +407,13 @@ impl<const CAP: usize, const KVH: usize, const D: usize> KvCache<CAP, KVH, D> {
     /// assert_eq!(lse[0], 1.0 / 2f32.sqrt()); // ln(exp(s)) = s = q·k/√2
     /// # Ok::<(), microattn::Error>(())
     /// ```
+    ///
+    /// ```compile_fail
+    /// // 3 query heads cannot be grouped over 2 key/value heads.
+    /// let mut cache = microattn::KvCache::<4, 2, 2>::new();
+    /// let mut out = [[0.0f32; 2]; 3];
+    /// let _ = cache.step(&[[1.0; 2]; 3], &[[1.0; 2]; 2], &[[1.0; 2]; 2], &mut out, None, None);
+    /// ```
     #[inline]
     pub fn step<const H: usize>(
         &mut self,
