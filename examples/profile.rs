@@ -6,6 +6,7 @@
 //! target/release/examples/profile n256_d64 200 naive       # the reference instead
 //! perf record -g target/release/examples/profile n1024_d64 200 && perf report
 //! valgrind --tool=callgrind target/release/examples/profile n256_d64 20
+//! target/release/examples/profile decode_l2048_kvh8 1000  # KvCache decode steps, H = 8, D = 64
 //! ```
 //!
 //! Each shape is a never-inlined function of `microattn::entry` (the fast
@@ -117,6 +118,45 @@ shapes! {
     "n64_h4_d16" => (64, 16, 4), entry::causal_n64_h4_d16, reference::causal_multi_head;
 }
 
+/// One decode step (`KvCache::attend`, H = 8 heads of D = 64) over `L`
+/// cached positions of `KVH` key/value heads, `iters` times; returns seconds
+/// per step and a checksum.
+fn decode<const L: usize, const KVH: usize>(iters: u32) -> (f64, f64) {
+    let mut cache = Box::new(microattn::KvCache::<L, KVH, 64>::new());
+    let k = random::<[[f32; 64]; KVH]>(2);
+    let v = random::<[[f32; 64]; KVH]>(3);
+    for _ in 0..L {
+        cache.push(&k, &v).expect("L positions fit");
+    }
+    let q = random::<[[f32; 64]; 8]>(1);
+    let mut out = [[0.0f32; 64]; 8];
+    let start = Instant::now();
+    for _ in 0..iters {
+        cache.attend(black_box(&q), black_box(&mut out), None, None);
+    }
+    let secs = start.elapsed().as_secs_f64() / f64::from(iters);
+    (secs, out.as_flattened().iter().map(|&x| f64::from(x)).sum())
+}
+
+/// The decode shapes: name, `L`, `KVH`.
+const DECODE: &[(&str, usize, usize)] = &[
+    ("decode_l512_kvh8", 512, 8),
+    ("decode_l2048_kvh8", 2048, 8),
+    ("decode_l2048_kvh2", 2048, 2),
+];
+
+/// Runs a decode shape; `None` if `name` is not one.
+fn run_decode(name: &str, iters: u32) -> Option<(usize, f64, f64)> {
+    let (secs, sum) = match name {
+        "decode_l512_kvh8" => decode::<512, 8>(iters),
+        "decode_l2048_kvh8" => decode::<2048, 8>(iters),
+        "decode_l2048_kvh2" => decode::<2048, 2>(iters),
+        _ => return None,
+    };
+    let l = DECODE.iter().find(|d| d.0 == name).map_or(0, |d| d.1);
+    Some((l, secs, sum))
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let usage = || {
@@ -139,6 +179,15 @@ fn main() -> ExitCode {
         Some("naive") => true,
         Some(_) => return usage(),
     };
+    if let Some((l, secs, sum)) = run_decode(name, iters) {
+        let flops = (4 * 8 * 64 * l) as f64;
+        println!(
+            "{name}: {iters} steps, {:.3} µs/step, {:.2} GFLOP/s (checksum {sum:.6e})",
+            secs * 1e6,
+            flops / secs / 1e9
+        );
+        return ExitCode::SUCCESS;
+    }
     let Some((n, d, h, secs, sum)) = run(name, iters, naive) else {
         return usage();
     };

@@ -333,7 +333,9 @@ impl<'a, W: Width> KvHead<'a, W> {
         } else {
             stored
         };
-        let index = stored.checked_mul(self.stride)?.checked_add(self.head)?;
+        // No overflow: `stored < len` and `Problem::new` checked that
+        // `len·stride` rows (of `head_dim` values each) fit the buffers.
+        let index = stored * self.stride + self.head;
         Some((
             self.width.row(self.k, index)?,
             self.width.row(self.v, index)?,

@@ -122,10 +122,10 @@ pub(crate) fn dot_tile<R: ?Sized + AsRef<[f32]>, const T: usize>(
     acc.map(|a| Scores(a * Lane::splat(scale)))
 }
 
-/// `acc[i] += Σ_{j<n} p[j] · values[j][i]`, one value row after the other,
-/// so for each `i` the terms are added in order of `j`. A full block is a
-/// loop of constant length: with a fixed head dimension it unrolls and the
-/// accumulator stays in registers across the block.
+/// `acc[i] += Σ_{j<n} p[j] · values[j][i]`, for each `i` the terms added
+/// in order of `j` by the operation [`axpy`] uses for that `i` (fused on
+/// whole lanes, [`axpy_tail`] past them). Each lane-sized chunk of `acc` is
+/// loaded once, updated by the `n` keys in registers and stored once.
 #[inline(always)]
 pub(crate) fn axpy_block<R: ?Sized + AsRef<[f32]> + AsMut<[f32]>>(
     acc: &mut R,
@@ -134,14 +134,27 @@ pub(crate) fn axpy_block<R: ?Sized + AsRef<[f32]> + AsMut<[f32]>>(
     n: usize,
 ) {
     let p = p.0.to_array();
-    let pairs = p.iter().zip(values);
-    if n >= LANES {
-        for (&pj, v) in pairs {
-            axpy(acc.as_mut(), pj, v.as_ref());
+    let n = n.min(LANES);
+    let acc = acc.as_mut();
+    let whole = acc.len() / LANES;
+    let (acc_lanes, acc_tail) = acc.as_chunks_mut::<LANES>();
+    for (c, a) in acc_lanes.iter_mut().enumerate() {
+        let mut sum = Lane::from(*a);
+        if n == LANES {
+            for (&pj, v) in p.iter().zip(values) {
+                sum = Lane::splat(pj).mul_add(Lane::from(chunk(v.as_ref(), c)), sum);
+            }
+        } else {
+            for (&pj, v) in p.iter().zip(values).take(n) {
+                sum = Lane::splat(pj).mul_add(Lane::from(chunk(v.as_ref(), c)), sum);
+            }
         }
-    } else {
-        for (&pj, v) in pairs.take(n) {
-            axpy(acc.as_mut(), pj, v.as_ref());
+        *a = sum.to_array();
+    }
+    if !acc_tail.is_empty() {
+        for (&pj, v) in p.iter().zip(values).take(n) {
+            let v_tail = v.as_ref().get(whole * LANES..).unwrap_or_default();
+            axpy_tail(acc_tail, pj, v_tail);
         }
     }
 }
