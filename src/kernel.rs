@@ -25,8 +25,22 @@ use crate::softmax::{Online, Rescale};
 /// Keys per block: one lane's worth of scores between two max updates.
 pub(crate) const BLOCK: usize = simd::LANES;
 
-/// Query positions per tile (they share each loaded block of keys).
-pub(crate) const TILE: usize = 8;
+/// Query positions per tile (they share each loaded block of keys). Where
+/// `wide`'s lanes are plain arrays (no SSE2/NEON/simd128: microcontrollers)
+/// a tile's lane state lives on the stack, not in registers, and sharing
+/// loads saves nothing: on `thumbv7em` one `causal_multi_head::<32, 2, 1, 16>`
+/// call uses 1352 B of stack with 8, 1096 with 4, 1000 with 2 and 680 with 1
+/// (same instruction count ±1%; `.ci/footprint`), so those targets take 1 to
+/// stay within the 1 KB stack budget. Results do not depend on `TILE`.
+pub(crate) const TILE: usize = if cfg!(any(
+    target_feature = "sse2",
+    target_feature = "neon",
+    target_feature = "simd128"
+)) {
+    8
+} else {
+    1
+};
 
 /// Runs causal attention on a checked problem, writing every output value.
 ///
