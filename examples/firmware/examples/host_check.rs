@@ -65,12 +65,7 @@ fn main() -> ExitCode {
 }
 
 /// One log's verdict: `Ok` with a summary line, or what is wrong.
-fn check_log(
-    path: &str,
-    naive: &Queries,
-    ref64: &[f64],
-    host: &Queries,
-) -> Result<String, String> {
+fn check_log(path: &str, naive: &Queries, ref64: &[f64], host: &Queries) -> Result<String, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read: {e}"))?;
     if !text.lines().any(|l| l.trim() == "PASS") {
         return Err("the firmware did not print PASS".into());
@@ -91,8 +86,7 @@ fn check_log(
         ));
     }
     let flat = out.as_flattened().as_flattened();
-    check_contract(flat, naive.as_flattened().as_flattened(), ref64)
-        .map_err(|v| v.to_string())?;
+    check_contract(flat, naive.as_flattened().as_flattened(), ref64).map_err(|v| v.to_string())?;
     let max_error = flat
         .iter()
         .zip(ref64)
@@ -134,7 +128,11 @@ fn parse_output(text: &str) -> Result<Box<Queries>, String> {
             .as_flattened_mut();
         let words: Vec<&str> = words.split_whitespace().collect();
         if words.len() != row.len() {
-            return Err(format!("position {i}: {} values, expected {}", words.len(), row.len()));
+            return Err(format!(
+                "position {i}: {} values, expected {}",
+                words.len(),
+                row.len()
+            ));
         }
         for (x, w) in row.iter_mut().zip(words) {
             *x = f32::from_bits(
