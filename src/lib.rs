@@ -42,12 +42,13 @@
 //!
 //! # Memory
 //! No heap, ever. The fused kernel accumulates straight into the caller's
-//! output rows; beyond them it keeps, for a tile of 8 queries, their running
-//! maxima and sums and one block of 8 scores each, nothing that grows with N:
-//! the working memory is O(D) per query counting its output row, with no N×N
-//! matrix and no N-length score buffer. Its stack use is about 2.3 KB on
-//! `thumbv7em-none-eabihf` for `causal_multi_head::<32, 2, 1, 16>` (frame
-//! plus lane `exp`, measured with `-Z emit-stack-sizes`; see the README). The
+//! output rows; beyond them it keeps, for a tile of queries (8 on SIMD
+//! targets, 1 on microcontrollers), their running maxima and sums and one
+//! block of 8 scores each, nothing that grows with N: the working memory is
+//! O(D) per query counting its output row, with no N×N matrix and no
+//! N-length score buffer. One `causal_multi_head::<32, 2, 1, 16>` call uses
+//! 680 bytes of stack on `thumbv7em-none-eabihf` (painted stack in QEMU; see
+//! the README's footprint table). The
 //! reference stores one `[f32; N]` score row on the stack (the fixed-size
 //! functions) or recomputes scores (the runtime one).
 //!

@@ -1,0 +1,139 @@
+/* insncount.c: a QEMU TCG plugin that counts executed guest instructions,
+ * for .ci/footprint.
+ *
+ * Counts every instruction exactly (an inline add per instruction) and, given
+ * start=ADDR,end=ADDR, also the instructions executed from each execution of
+ * the instruction at `start` up to the next execution of the one at `end`
+ * (neither marker's first instruction is counted in that region). The
+ * counts go to QEMU's log: run with `-d plugin -D FILE`.
+ *
+ * QEMU counts instructions, not cycles: no pipeline, wait states or
+ * multi-cycle instructions.
+ *
+ * Debian's QEMU 7.2 is built with plugin support but ships neither plugins
+ * nor qemu-plugin.h, so the few declarations of plugin API version 1 used
+ * here are written out below (they match QEMU 7.x's include/qemu/qemu-plugin.h).
+ *
+ * Build: gcc -shared -fPIC -O2 -o libinsncount.so insncount.c
+ */
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- QEMU plugin API v1 (subset) ---- */
+typedef uint64_t qemu_plugin_id_t;
+typedef struct {
+    const char *target_name;
+    struct {
+        int min;
+        int cur;
+    } version;
+    bool system_emulation;
+    union {
+        struct {
+            int smp_vcpus;
+            int max_vcpus;
+        } system;
+    };
+} qemu_info_t;
+struct qemu_plugin_tb;
+struct qemu_plugin_insn;
+enum qemu_plugin_cb_flags { QEMU_PLUGIN_CB_NO_REGS, QEMU_PLUGIN_CB_R_REGS, QEMU_PLUGIN_CB_RW_REGS };
+enum qemu_plugin_op { QEMU_PLUGIN_INLINE_ADD_U64 };
+typedef void (*qemu_plugin_vcpu_tb_trans_cb_t)(qemu_plugin_id_t, struct qemu_plugin_tb *);
+typedef void (*qemu_plugin_vcpu_udata_cb_t)(unsigned int, void *);
+typedef void (*qemu_plugin_udata_cb_t)(qemu_plugin_id_t, void *);
+void qemu_plugin_register_vcpu_tb_trans_cb(qemu_plugin_id_t, qemu_plugin_vcpu_tb_trans_cb_t);
+void qemu_plugin_register_vcpu_insn_exec_cb(struct qemu_plugin_insn *, qemu_plugin_vcpu_udata_cb_t,
+                                            enum qemu_plugin_cb_flags, void *);
+void qemu_plugin_register_vcpu_insn_exec_inline(struct qemu_plugin_insn *, enum qemu_plugin_op,
+                                                void *, uint64_t);
+size_t qemu_plugin_tb_n_insns(const struct qemu_plugin_tb *);
+struct qemu_plugin_insn *qemu_plugin_tb_get_insn(const struct qemu_plugin_tb *, size_t);
+uint64_t qemu_plugin_insn_vaddr(const struct qemu_plugin_insn *);
+void qemu_plugin_register_atexit_cb(qemu_plugin_id_t, qemu_plugin_udata_cb_t, void *);
+void qemu_plugin_outs(const char *);
+/* ---- end of the API subset ---- */
+
+__attribute__((visibility("default"))) int qemu_plugin_version = 1;
+
+/* The guests measured have one vCPU: plain counters suffice. */
+static uint64_t total;
+static uint64_t start_pc = UINT64_MAX, end_pc = UINT64_MAX;
+static uint64_t total_at_start, region, regions;
+static bool in_region;
+
+static void on_start(unsigned int vcpu, void *udata)
+{
+    (void)vcpu;
+    (void)udata;
+    total_at_start = total;
+    in_region = true;
+}
+
+static void on_end(unsigned int vcpu, void *udata)
+{
+    (void)vcpu;
+    (void)udata;
+    if (in_region) {
+        region += total - total_at_start;
+        regions++;
+        in_region = false;
+    }
+}
+
+static void on_translate(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
+{
+    (void)id;
+    size_t n = qemu_plugin_tb_n_insns(tb);
+    for (size_t i = 0; i < n; i++) {
+        struct qemu_plugin_insn *insn = qemu_plugin_tb_get_insn(tb, i);
+        uint64_t pc = qemu_plugin_insn_vaddr(insn);
+        /* The marker callbacks are registered before the count, so they run
+         * before this instruction is counted. */
+        if (pc == start_pc)
+            qemu_plugin_register_vcpu_insn_exec_cb(insn, on_start, QEMU_PLUGIN_CB_NO_REGS, NULL);
+        if (pc == end_pc)
+            qemu_plugin_register_vcpu_insn_exec_cb(insn, on_end, QEMU_PLUGIN_CB_NO_REGS, NULL);
+        qemu_plugin_register_vcpu_insn_exec_inline(insn, QEMU_PLUGIN_INLINE_ADD_U64, &total, 1);
+    }
+}
+
+static void at_exit(qemu_plugin_id_t id, void *udata)
+{
+    (void)id;
+    (void)udata;
+    char line[160];
+    snprintf(line, sizeof line, "insncount: total=%" PRIu64 "\n", total);
+    qemu_plugin_outs(line);
+    if (start_pc != UINT64_MAX) {
+        snprintf(line, sizeof line, "insncount: region=%" PRIu64 " regions=%" PRIu64 "\n", region,
+                 regions);
+        qemu_plugin_outs(line);
+    }
+}
+
+__attribute__((visibility("default"))) int qemu_plugin_install(qemu_plugin_id_t id,
+                                                               const qemu_info_t *info, int argc,
+                                                               char **argv)
+{
+    (void)info;
+    for (int i = 0; i < argc; i++) {
+        /* Thumb addresses from the symbol table have bit 0 set: drop it. */
+        if (strncmp(argv[i], "start=", 6) == 0)
+            start_pc = strtoull(argv[i] + 6, NULL, 0) & ~1ULL;
+        else if (strncmp(argv[i], "end=", 4) == 0)
+            end_pc = strtoull(argv[i] + 4, NULL, 0) & ~1ULL;
+        else {
+            fprintf(stderr, "insncount: unknown argument %s\n", argv[i]);
+            return -1;
+        }
+    }
+    qemu_plugin_register_vcpu_tb_trans_cb(id, on_translate);
+    qemu_plugin_register_atexit_cb(id, at_exit, NULL);
+    return 0;
+}

@@ -1,0 +1,148 @@
+//! Host side of the firmware check: reads the output of a firmware run (a
+//! QEMU log) and holds the firmware's output to the accuracy contract against
+//! the reference computed **on the host** from the same inputs.
+//!
+//! ```sh
+//! cargo run --release 2>&1 | tee m4f.log     # in examples/firmware
+//! cargo run --release --target x86_64-unknown-linux-gnu --example host_check -- m4f.log
+//! ```
+//!
+//! Checks, for each log: the run said `PASS`; its `out` lines are the whole
+//! output and their checksum and bit hash are the ones the firmware printed;
+//! `check_contract(firmware_out, host_naive32, host_ref64)` holds over the
+//! whole output. Also says whether the firmware's bits equal the host's fast
+//! kernel's (they need not: fused multiply-add and lane order may differ).
+//! Exit status 0 when every log passes, 1 otherwise.
+
+use std::process::ExitCode;
+
+use microattn::Shape;
+use microattn::reference::{self, check_contract};
+use microattn_firmware::{self as fw, D, H, Inputs, KVH, N, Queries};
+
+fn main() -> ExitCode {
+    let logs: Vec<String> = std::env::args().skip(1).collect();
+    if logs.is_empty() {
+        eprintln!("usage: host_check <firmware log>...");
+        return ExitCode::from(2);
+    }
+
+    let mut inputs = Box::new(Inputs::ZERO);
+    inputs.generate(fw::SEED);
+    let mut naive: Box<Queries> = Box::new([[[0.0; D]; H]; N]);
+    reference::causal_multi_head(&inputs.q, &inputs.k, &inputs.v, &mut naive);
+    let mut ref64 = vec![0.0f64; N * H * D];
+    let shape = Shape::new(N, N, H, KVH, D);
+    let flat = |x: &fw::KeysValues| x.as_flattened().as_flattened().to_vec();
+    if let Err(e) = reference::causal_attention_f64(
+        &shape,
+        inputs.q.as_flattened().as_flattened(),
+        &flat(&inputs.k),
+        &flat(&inputs.v),
+        &mut ref64,
+    ) {
+        eprintln!("error: the f64 oracle refused the firmware's shape: {e}");
+        return ExitCode::FAILURE;
+    }
+    let mut host: Box<Queries> = Box::new([[[0.0; D]; H]; N]);
+    fw::attention(&inputs, &mut host);
+
+    let mut ok = true;
+    for log in &logs {
+        match check_log(log, &naive, &ref64, &host) {
+            Ok(line) => println!("{log}: {line}"),
+            Err(e) => {
+                println!("{log}: FAIL: {e}");
+                ok = false;
+            }
+        }
+    }
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+/// One log's verdict: `Ok` with a summary line, or what is wrong.
+fn check_log(path: &str, naive: &Queries, ref64: &[f64], host: &Queries) -> Result<String, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read: {e}"))?;
+    if !text.lines().any(|l| l.trim() == "PASS") {
+        return Err("the firmware did not print PASS".into());
+    }
+    let out = parse_output(&text)?;
+    let printed_hash = field(&text, "bits: fnv1a(out) = ")?;
+    let hash = format!("{:#010x}", fw::bits_hash(&out));
+    if printed_hash != hash {
+        return Err(format!(
+            "the dump hashes to {hash}, the firmware printed {printed_hash}"
+        ));
+    }
+    let printed_sum = field(&text, "checksum: sum(out) = ")?;
+    if printed_sum != fw::checksum(&out).to_string() {
+        return Err(format!(
+            "the dump sums to {}, the firmware printed {printed_sum}",
+            fw::checksum(&out)
+        ));
+    }
+    let flat = out.as_flattened().as_flattened();
+    check_contract(flat, naive.as_flattened().as_flattened(), ref64).map_err(|v| v.to_string())?;
+    let max_error = flat
+        .iter()
+        .zip(ref64)
+        .map(|(&o, &r)| (f64::from(o) - r).abs())
+        .fold(0.0f64, f64::max);
+    let same = *out == *host;
+    Ok(format!(
+        "contract holds against the host's reference (max |out - ref64| = {max_error:e}); \
+         checksum {printed_sum}; bits {} the host's fast kernel",
+        if same { "equal" } else { "differ from" }
+    ))
+}
+
+/// The rest of the line after `prefix`.
+fn field<'a>(text: &'a str, prefix: &str) -> Result<&'a str, String> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(prefix))
+        .map(str::trim)
+        .ok_or_else(|| format!("no line starting with {prefix:?}"))
+}
+
+/// The `out <i>: <hex bits>...` lines, one per query position.
+fn parse_output(text: &str) -> Result<Box<Queries>, String> {
+    let mut out: Box<Queries> = Box::new([[[f32::NAN; D]; H]; N]);
+    let mut seen = [false; N];
+    for line in text.lines() {
+        let Some(rest) = line.strip_prefix("out ") else {
+            continue;
+        };
+        let (index, words) = rest
+            .split_once(':')
+            .ok_or_else(|| format!("bad line {line:?}"))?;
+        let i: usize = index
+            .parse()
+            .map_err(|_| format!("bad position in {line:?}"))?;
+        let row = out
+            .get_mut(i)
+            .ok_or_else(|| format!("position {i} out of range"))?
+            .as_flattened_mut();
+        let words: Vec<&str> = words.split_whitespace().collect();
+        if words.len() != row.len() {
+            return Err(format!(
+                "position {i}: {} values, expected {}",
+                words.len(),
+                row.len()
+            ));
+        }
+        for (x, w) in row.iter_mut().zip(words) {
+            *x = f32::from_bits(
+                u32::from_str_radix(w, 16).map_err(|_| format!("bad hex {w:?} at position {i}"))?,
+            );
+        }
+        seen[i] = true;
+    }
+    match seen.iter().position(|s| !s) {
+        Some(i) => Err(format!("no output line for position {i}")),
+        None => Ok(out),
+    }
+}

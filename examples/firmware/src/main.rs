@@ -1,0 +1,148 @@
+//! microattn on a microcontroller, under QEMU: one causal multi-head
+//! attention call on deterministic inputs, checked inside the firmware
+//! against the reference and the accuracy contract; prints the figures and
+//! `PASS`/`FAIL`, then exits 0/1 through semihosting.
+//!
+//! Also measures, for `.ci/footprint`: the stack one attention call uses
+//! below its caller (painted stack), and marks the call with `bench_start` /
+//! `bench_end` for QEMU's instruction-count plugin.
+
+#![no_std]
+#![no_main]
+
+use core::hint::black_box;
+use core::ptr::{addr_of_mut, write_volatile};
+
+use cortex_m_rt::{ExceptionFrame, entry, exception};
+use cortex_m_semihosting::{debug, hprint, hprintln};
+use microattn_firmware::{self as fw, Accuracy, Inputs, Queries};
+use panic_semihosting as _;
+
+mod stack;
+
+/// The caller's buffers: inputs (8 KiB) and output (4 KiB), in statics so
+/// that the stack holds only what the attention call itself needs.
+static mut INPUTS: Inputs = Inputs::ZERO;
+static mut OUT: Queries = [[[0.0; fw::D]; fw::H]; fw::N];
+
+/// Written by the markers so that they have different bodies (otherwise
+/// LLVM may merge them into one function).
+static mut MARK: u32 = 0;
+
+/// Marks the start of the measured call for the instruction-count plugin.
+#[unsafe(no_mangle)]
+#[inline(never)]
+pub extern "C" fn bench_start() {
+    // SAFETY: single-threaded firmware, no interrupts; a plain store.
+    unsafe { write_volatile(addr_of_mut!(MARK), 0x5157_0001) }
+}
+
+/// Marks the end of the measured call.
+#[unsafe(no_mangle)]
+#[inline(never)]
+pub extern "C" fn bench_end() {
+    // SAFETY: as in `bench_start`.
+    unsafe { write_volatile(addr_of_mut!(MARK), 0x5157_0002) }
+}
+
+#[entry]
+fn main() -> ! {
+    #[cfg(feature = "force-panic")]
+    panic!("forced panic (CI self-test of the failure path)");
+    #[cfg(feature = "force-hang")]
+    loop {
+        cortex_m::asm::nop();
+    }
+
+    // SAFETY: `main` runs once and is the only code touching these statics;
+    // these are the only references to them.
+    let (inputs, out) = unsafe { (&mut *addr_of_mut!(INPUTS), &mut *addr_of_mut!(OUT)) };
+    inputs.generate(fw::SEED);
+
+    hprintln!(
+        "microattn firmware on {}: causal_multi_head::<N={}, H={}, KVH={}, D={}>",
+        env!("FIRMWARE_TARGET"),
+        fw::N,
+        fw::H,
+        fw::KVH,
+        fw::D
+    );
+
+    // The measured call: the stack below this frame is painted first, and
+    // the markers bracket the call for the instruction counter.
+    let painted = stack::paint();
+    let caller_sp = stack::pointer();
+    bench_start();
+    fw::attention(black_box(inputs), black_box(&mut *out));
+    bench_end();
+    let used = stack::used_below(caller_sp, painted);
+    hprintln!(
+        "stack: {} B below the caller for one attention call (caller's stack pointer {} B into the stack)",
+        used,
+        stack::depth(caller_sp)
+    );
+
+    let prefill = fw::check_against_reference(inputs, out);
+    report("prefill", &prefill);
+    hprintln!("checksum: sum(out) = {}", fw::checksum(out));
+    hprintln!("bits: fnv1a(out) = {:#010x}", fw::bits_hash(out));
+    dump(out);
+
+    // Decode steps through the KV cache go in `fw::decode_steps` (issue 4);
+    // they are reported and counted here.
+    let decode = fw::decode_steps(inputs);
+    match &decode {
+        Some(acc) => report("decode", acc),
+        None => hprintln!("decode: no KV-cache decode steps in this build yet"),
+    }
+
+    let pass = prefill.verdict.is_ok() && decode.is_none_or(|d| d.verdict.is_ok());
+    if pass {
+        hprintln!("PASS");
+        debug::exit(debug::EXIT_SUCCESS);
+    } else {
+        hprintln!("FAIL");
+        debug::exit(debug::EXIT_FAILURE);
+    }
+    // Without a debugger attached the exit call returns: wait.
+    loop {
+        cortex_m::asm::wfi();
+    }
+}
+
+/// Prints the contract's quantities and its verdict.
+fn report(what: &str, acc: &Accuracy) {
+    hprintln!(
+        "{}: max |out - ref64| = {:e}, max |naive32 - ref64| = {:e}, max |ref64| = {:e}",
+        what,
+        acc.max_error,
+        acc.naive_error,
+        acc.ref_max
+    );
+    match &acc.verdict {
+        Ok(()) => hprintln!("{}: accuracy contract holds", what),
+        Err(v) => hprintln!("{}: {}", what, v),
+    }
+}
+
+/// The output's bits, one line per query position, for the host check
+/// (`examples/host_check.rs`).
+fn dump(out: &Queries) {
+    for (i, row) in out.iter().enumerate() {
+        hprint!("out {}:", i);
+        for x in row.as_flattened() {
+            hprint!(" {:08x}", x.to_bits());
+        }
+        hprintln!();
+    }
+}
+
+/// A HardFault ends the run with a failure instead of a silent hang.
+#[exception]
+unsafe fn HardFault(frame: &ExceptionFrame) -> ! {
+    hprintln!("HardFault: {:?}", frame);
+    debug::exit(debug::EXIT_FAILURE);
+    loop {
+        cortex_m::asm::wfi();
+    }
+}
