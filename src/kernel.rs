@@ -67,6 +67,25 @@ const TILED: bool = cfg!(any(
 /// `q_len·heads` (checked by the caller); rows past its end get none.
 #[inline(always)]
 pub(crate) fn run<W: Width>(p: &Problem<'_, W>, out: &mut [f32], mut lse: Option<&mut [f32]>) {
+    if p.q_len() == 1 {
+        // A decode step: one query per head, nothing to tile. The heads go
+        // through the one-query path side by side, block by block, so the
+        // keys and values of all heads stream through memory once, in order.
+        let mut queries = p.queries(p.width.rows_mut(out));
+        loop {
+            let mut rows = [None; TILE];
+            let lones: [_; TILE] = core::array::from_fn(|t| {
+                let (q, kv) = queries.next()?;
+                rows[t] = Some(q.row);
+                Some(single::Lone::new(q.q, q.out, q.visible, kv))
+            });
+            if rows[0].is_none() {
+                return;
+            }
+            let states = single::attend_interleaved(lones, p.scale);
+            write_lse(&mut lse, rows, &states);
+        }
+    }
     for g in 0..p.kv_heads() {
         let (kv, mut queries) = p.query_group(g, p.width.rows_mut(&mut *out));
         loop {

@@ -251,6 +251,38 @@ impl<'a, W: Width> Problem<'a, W> {
         (self.kv_head(h / self.group), rows)
     }
 
+    /// Number of query positions (`q_len`).
+    #[inline(always)]
+    pub(crate) fn q_len(&self) -> usize {
+        let row = self.heads.get() * self.width.get().get();
+        self.q.len() / row
+    }
+
+    /// Every query, in the order of the output rows (token-major, then
+    /// head), each with the key/value head it reads.
+    #[inline(always)]
+    pub(crate) fn queries<'o, T, O>(
+        &self,
+        out_rows: O,
+    ) -> impl Iterator<Item = (Query<'a, 'o, W::Row, T>, KvHead<'a, W>)> + use<'a, 'o, W, T, O>
+    where
+        T: ?Sized + 'o,
+        O: Iterator<Item = &'o mut T>,
+    {
+        let this = *self;
+        let heads = self.heads.get();
+        let rows = self.width.rows(self.q).zip(out_rows).enumerate();
+        rows.map(move |(row, (q, out))| {
+            let query = Query {
+                row,
+                q,
+                out,
+                visible: this.offset + row / heads + 1,
+            };
+            (query, this.kv_head((row % heads) / this.group.get()))
+        })
+    }
+
     /// Number of key/value heads.
     #[inline(always)]
     pub(crate) fn kv_heads(&self) -> usize {

@@ -8,8 +8,85 @@ use crate::softmax::{Online, Rescale};
 
 use super::BLOCK;
 
-/// The kernel's recipe (see the parent module) for one query that sees keys
-/// `0..visible` of `kv`; writes `out` and returns the final state.
+/// One query going through the kernel's recipe (see the parent module) a
+/// block of keys at a time.
+pub(crate) struct Lone<'a, 'o, W: Width> {
+    q: &'a W::Row,
+    out: &'o mut W::Row,
+    visible: usize,
+    kv: KvHead<'a, W>,
+    state: Online,
+}
+
+impl<'a, 'o, W: Width> Lone<'a, 'o, W> {
+    /// A query that sees keys `0..visible` of `kv`, its output row `out`.
+    #[inline(always)]
+    pub(crate) fn new(
+        q: &'a W::Row,
+        out: &'o mut W::Row,
+        visible: usize,
+        kv: KvHead<'a, W>,
+    ) -> Self {
+        Lone {
+            q,
+            out,
+            visible,
+            kv,
+            state: Online::new(),
+        }
+    }
+
+    /// Takes the block of keys from `start` (a multiple of [`BLOCK`]), if
+    /// the query sees any of it.
+    #[inline(always)]
+    pub(crate) fn block(&mut self, start: usize, scale: f32) {
+        if start >= self.visible {
+            return;
+        }
+        let Some((k0, v0)) = self.kv.at(start) else {
+            return;
+        };
+        let n = (self.visible - start).min(BLOCK);
+        // Slots past `n` repeat the first row; `n` keeps them out of the sums.
+        let mut keys: Block<'_, W::Row> = [k0; BLOCK];
+        let mut values: Block<'_, W::Row> = [v0; BLOCK];
+        let slots = keys.iter_mut().zip(values.iter_mut()).enumerate();
+        for (j, (slot_k, slot_v)) in slots.take(n).skip(1) {
+            if let Some((k, v)) = self.kv.at(start + j) {
+                (*slot_k, *slot_v) = (k, v);
+            }
+        }
+        let [scores] = simd::dot_tile(&[self.q], &keys, scale);
+        let scores = scores.masked(n);
+        match self.state.enter_block(scores.max()) {
+            Rescale::Start => self.out.as_mut().fill(-0.0),
+            Rescale::Keep => {}
+            Rescale::By(alpha) => simd::scale(self.out.as_mut(), alpha),
+        }
+        let p = self.state.weights(scores);
+        simd::axpy_block(self.out, p, &values, n);
+    }
+
+    /// Writes the output (`acc / l`, or 0 if no key was seen) and returns
+    /// the final state.
+    #[inline(always)]
+    pub(crate) fn finish(self) -> Online {
+        match self.state.sum() {
+            Some(l) => simd::div(self.out.as_mut(), l),
+            None => self.out.as_mut().fill(0.0),
+        }
+        self.state
+    }
+
+    /// Number of keys the query sees.
+    #[inline(always)]
+    pub(crate) fn visible(&self) -> usize {
+        self.visible
+    }
+}
+
+/// The recipe for one query that sees keys `0..visible` of `kv`; writes
+/// `out` and returns the final state.
 #[inline(always)]
 pub(crate) fn attend<W: Width>(
     q: &W::Row,
@@ -18,34 +95,36 @@ pub(crate) fn attend<W: Width>(
     kv: KvHead<'_, W>,
     scale: f32,
 ) -> Online {
-    let mut state = Online::new();
+    let mut lone = Lone::new(q, out, visible, kv);
     let mut start = 0;
     while start < visible {
-        let Some((k0, v0)) = kv.at(start) else { break };
-        let n = (visible - start).min(BLOCK);
-        // Slots past `n` repeat the first row; `n` keeps them out of the sums.
-        let mut keys: Block<'_, W::Row> = [k0; BLOCK];
-        let mut values: Block<'_, W::Row> = [v0; BLOCK];
-        let slots = keys.iter_mut().zip(values.iter_mut()).enumerate();
-        for (j, (slot_k, slot_v)) in slots.take(n).skip(1) {
-            if let Some((k, v)) = kv.at(start + j) {
-                (*slot_k, *slot_v) = (k, v);
-            }
-        }
-        let [scores] = simd::dot_tile(&[q], &keys, scale);
-        let scores = scores.masked(n);
-        match state.enter_block(scores.max()) {
-            Rescale::Start => out.as_mut().fill(-0.0),
-            Rescale::Keep => {}
-            Rescale::By(alpha) => simd::scale(out.as_mut(), alpha),
-        }
-        let p = state.weights(scores);
-        simd::axpy_block(out, p, &values, n);
+        lone.block(start, scale);
         start += BLOCK;
     }
-    match state.sum() {
-        Some(l) => simd::div(out.as_mut(), l),
-        None => out.as_mut().fill(0.0),
+    lone.finish()
+}
+
+/// The recipe for several lone queries at once, block by block: every
+/// query takes block `b` before any takes block `b + 1`. Each query's
+/// operations are those of [`attend`], in the same order, so the bits are
+/// the same; what changes is the order of memory accesses. A decode step's
+/// queries (one per head) then read the keys and values of all their heads
+/// position block by position block, a front moving through memory, instead
+/// of one head's rows (every `kv_heads`-th row) over the whole cache at a
+/// time.
+#[inline(always)]
+pub(crate) fn attend_interleaved<W: Width, const T: usize>(
+    lones: [Option<Lone<'_, '_, W>>; T],
+    scale: f32,
+) -> [Online; T] {
+    let mut lones = lones;
+    let last = lones.iter().flatten().map(Lone::visible).max().unwrap_or(0);
+    let mut start = 0;
+    while start < last {
+        for lone in lones.iter_mut().flatten() {
+            lone.block(start, scale);
+        }
+        start += BLOCK;
     }
-    state
+    lones.map(|lone| lone.map_or(Online::new(), Lone::finish))
 }
