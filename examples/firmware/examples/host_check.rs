@@ -47,6 +47,11 @@ fn main() -> ExitCode {
     let mut host: Box<Queries> = Box::new([[[0.0; D]; H]; N]);
     fw::attention(&inputs, &mut host);
 
+    if let Err(e) = check_streamed_check(&inputs, &host, &naive, &ref64) {
+        eprintln!("error: the firmware's streamed contract check is wrong: {e}");
+        return ExitCode::FAILURE;
+    }
+
     let mut ok = true;
     for log in &logs {
         match check_log(log, &naive, &ref64, &host) {
@@ -98,6 +103,42 @@ fn check_log(path: &str, naive: &Queries, ref64: &[f64], host: &Queries) -> Resu
          checksum {printed_sum}; bits {} the host's fast kernel",
         if same { "equal" } else { "differ from" }
     ))
+}
+
+/// The firmware checks the contract one query position at a time
+/// (`check_against_reference`); it must give `check_contract`'s verdict on
+/// the whole output: on the host's output, and on copies broken by a small
+/// error, a large one and a NaN.
+fn check_streamed_check(
+    inputs: &Inputs,
+    host: &Queries,
+    naive: &Queries,
+    ref64: &[f64],
+) -> Result<(), String> {
+    let naive = naive.as_flattened().as_flattened();
+    type Breakage = (&'static str, usize, fn(f32) -> f32);
+    let cases: [Breakage; 4] = [
+        ("unchanged", 0, |x| x),
+        ("off by 1e-6", 77, |x| x + 1e-6),
+        ("off by 0.5", 500, |x| x + 0.5),
+        ("NaN", 1000, |_| f32::NAN),
+    ];
+    for (name, index, change) in cases {
+        let mut out = Box::new(*host);
+        let flat = out.as_flattened_mut().as_flattened_mut();
+        flat[index] = change(flat[index]);
+        let whole = check_contract(flat, naive, ref64).map_err(|v| v.index);
+        let streamed = fw::check_against_reference(inputs, &out)
+            .verdict
+            .map_err(|v| v.index);
+        if whole != streamed {
+            return Err(format!(
+                "{name}: whole output {whole:?}, streamed {streamed:?}"
+            ));
+        }
+        println!("streamed check agrees with check_contract ({name}: {whole:?})");
+    }
+    Ok(())
 }
 
 /// The rest of the line after `prefix`.
