@@ -140,7 +140,15 @@ pub(crate) fn axpy_block<R: ?Sized + AsRef<[f32]> + AsMut<[f32]>>(
     let (acc_lanes, acc_tail) = acc.as_chunks_mut::<LANES>();
     for (c, a) in acc_lanes.iter_mut().enumerate() {
         let mut sum = Lane::from(*a);
-        if n == LANES {
+        // A full block as a loop of constant length unrolls on SIMD targets;
+        // where lanes are plain arrays that copy would only double the code.
+        if n == LANES
+            && cfg!(any(
+                target_feature = "sse2",
+                target_feature = "neon",
+                target_feature = "simd128"
+            ))
+        {
             for (&pj, v) in p.iter().zip(values) {
                 sum = Lane::splat(pj).mul_add(Lane::from(chunk(v.as_ref(), c)), sum);
             }
