@@ -109,17 +109,18 @@ fn main() -> ! {
             let painted = stack::paint();
             let caller_sp = stack::pointer();
             step();
-            step_stack = Some(stack::used_below(caller_sp, painted));
+            step_stack = Some((stack::used_below(caller_sp, painted), caller_sp));
         } else {
             step();
         }
     });
     report_decode(&decode);
-    if let Some(used) = step_stack {
+    if let Some((used, caller_sp)) = step_stack {
         hprintln!(
-            "decode stack: {} B below the caller for one decode step (KvCache::step over {} positions)",
+            "decode stack: {} B below the caller for one decode step (KvCache::step over {} positions; caller's stack pointer {} B into the stack)",
             used,
-            fw::N
+            fw::N,
+            stack::depth(caller_sp)
         );
     }
 
