@@ -10,15 +10,23 @@
 //! Checks, for each log: the run said `PASS`; its `out` lines are the whole
 //! output and their checksum and bit hash are the ones the firmware printed;
 //! `check_contract(firmware_out, host_naive32, host_ref64)` holds over the
-//! whole output. Also says whether the firmware's bits equal the host's fast
-//! kernel's (they need not: fused multiply-add and lane order may differ).
+//! whole output; the run did its decode steps and found them bit for bit
+//! equal to the attention call and within the contract. Also says whether
+//! the firmware's bits equal the host's fast kernel's (they need not: fused
+//! multiply-add and lane order may differ).
+//!
+//! Before reading the logs it checks the firmware's own checks on the host:
+//! the streamed contract check gives `check_contract`'s verdict, and the
+//! decode check passes on the host's output and catches a changed bit and a
+//! step that did not run.
+//!
 //! Exit status 0 when every log passes, 1 otherwise.
 
 use std::process::ExitCode;
 
 use microattn::Shape;
 use microattn::reference::{self, check_contract};
-use microattn_firmware::{self as fw, D, H, Inputs, KVH, N, Queries};
+use microattn_firmware::{self as fw, D, H, Inputs, KVH, KeysValues, N, Queries};
 
 fn main() -> ExitCode {
     let logs: Vec<String> = std::env::args().skip(1).collect();
@@ -27,28 +35,35 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     }
 
-    let mut inputs = Box::new(Inputs::ZERO);
-    inputs.generate(fw::SEED);
+    let inputs = generated();
+    let Some((k, v)) = inputs.kv() else {
+        eprintln!("error: the generated inputs lack keys and values");
+        return ExitCode::FAILURE;
+    };
     let mut naive: Box<Queries> = Box::new([[[0.0; D]; H]; N]);
-    reference::causal_multi_head(&inputs.q, &inputs.k, &inputs.v, &mut naive);
+    reference::causal_multi_head(&inputs.q, k, v, &mut naive);
     let mut ref64 = vec![0.0f64; N * H * D];
     let shape = Shape::new(N, N, H, KVH, D);
-    let flat = |x: &fw::KeysValues| x.as_flattened().as_flattened().to_vec();
+    let flat = |x: &KeysValues| x.as_flattened().as_flattened().to_vec();
     if let Err(e) = reference::causal_attention_f64(
         &shape,
         inputs.q.as_flattened().as_flattened(),
-        &flat(&inputs.k),
-        &flat(&inputs.v),
+        &flat(k),
+        &flat(v),
         &mut ref64,
     ) {
         eprintln!("error: the f64 oracle refused the firmware's shape: {e}");
         return ExitCode::FAILURE;
     }
     let mut host: Box<Queries> = Box::new([[[0.0; D]; H]; N]);
-    fw::attention(&inputs, &mut host);
+    fw::attention(&inputs.q, k, v, &mut host);
 
     if let Err(e) = check_streamed_check(&inputs, &host, &naive, &ref64) {
         eprintln!("error: the firmware's streamed contract check is wrong: {e}");
+        return ExitCode::FAILURE;
+    }
+    if let Err(e) = check_decode_check(&host) {
+        eprintln!("error: the firmware's decode check is wrong: {e}");
         return ExitCode::FAILURE;
     }
 
@@ -75,6 +90,15 @@ fn check_log(path: &str, naive: &Queries, ref64: &[f64], host: &Queries) -> Resu
     if !text.lines().any(|l| l.trim() == "PASS") {
         return Err("the firmware did not print PASS".into());
     }
+    for line in [
+        format!("decode: {N} of {N} positions by KvCache::step from an empty cache"),
+        format!("decode: bits equal causal_multi_head's at all {N} positions"),
+        "decode: accuracy contract holds".to_string(),
+    ] {
+        if !text.lines().any(|l| l.trim() == line) {
+            return Err(format!("no line {line:?}"));
+        }
+    }
     let out = parse_output(&text)?;
     let printed_hash = field(&text, "bits: fnv1a(out) = ")?;
     let hash = format!("{:#010x}", fw::bits_hash(&out));
@@ -100,7 +124,8 @@ fn check_log(path: &str, naive: &Queries, ref64: &[f64], host: &Queries) -> Resu
     let same = *out == *host;
     Ok(format!(
         "contract holds against the host's reference (max |out - ref64| = {max_error:e}); \
-         checksum {printed_sum}; bits {} the host's fast kernel",
+         checksum {printed_sum}; bits {} the host's fast kernel; \
+         decode steps equal to the attention call bit for bit",
         if same { "equal" } else { "differ from" }
     ))
 }
@@ -138,6 +163,51 @@ fn check_streamed_check(
         }
         println!("streamed check agrees with check_contract ({name}: {whole:?})");
     }
+    Ok(())
+}
+
+/// The inputs every firmware run uses.
+fn generated() -> Box<Inputs> {
+    let mut inputs = Box::new(Inputs::EMPTY);
+    inputs.generate(fw::SEED);
+    inputs
+}
+
+/// The firmware's decode check (`decode_steps`) on the host: it passes
+/// against the host's own attention output (decode steps equal one prefill
+/// bit for bit in one build); it reports a prefill row changed in one bit as
+/// that one mismatch; it reports a step that did not run as an error.
+fn check_decode_check(host: &Queries) -> Result<(), String> {
+    let mut inputs = generated();
+    let decode = fw::decode_steps(&mut inputs, host, |_, step| step());
+    if !decode.passed() {
+        return Err(format!("fails on the host's own output: {decode:?}"));
+    }
+    if inputs.kv().is_none() {
+        return Err("the cache does not hold all positions after the steps".into());
+    }
+    println!(
+        "decode check passes on the host: {} steps, bits equal the host's attention call",
+        decode.steps
+    );
+
+    let mut changed = Box::new(*host);
+    changed[5][1][3] = f32::from_bits(changed[5][1][3].to_bits() ^ 1);
+    let decode = fw::decode_steps(&mut generated(), &changed, |_, step| step());
+    if decode.passed() || decode.mismatches != 1 || decode.first_mismatch != Some(5) {
+        return Err(format!("missed one changed bit at position 5: {decode:?}"));
+    }
+    println!("decode check catches one changed bit (position 5)");
+
+    let decode = fw::decode_steps(&mut generated(), host, |i, step| {
+        if i != 3 {
+            step();
+        }
+    });
+    if decode.passed() || decode.steps != 3 || decode.error.is_none() {
+        return Err(format!("missed a step that did not run: {decode:?}"));
+    }
+    println!("decode check catches a step that did not run (position 3)");
     Ok(())
 }
 

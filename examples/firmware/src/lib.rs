@@ -1,20 +1,24 @@
 //! The portable part of the microattn firmware: the problem it runs, its
-//! inputs, the one attention call, and the check of its output against the
-//! accuracy contract. Nothing here knows about Cortex-M: `src/main.rs` adds
-//! the entry point, semihosting and the stack measurement, and
-//! `examples/host_check.rs` runs the same code on the host to compare.
+//! inputs, the one attention call, the decode steps through the KV cache,
+//! and the checks of their outputs against the accuracy contract. Nothing
+//! here knows about Cortex-M: `src/main.rs` adds the entry point,
+//! semihosting and the stack measurements, and `examples/host_check.rs` runs
+//! the same code on the host to compare.
 //!
 //! Memory is sized for the smallest part, the Cortex-M0 on QEMU's `microbit`
-//! (16 KiB of RAM): the inputs and the output live in the caller's statics
-//! (12 KiB), and the reference check works one query position at a time
-//! (a row of naive32 and ref64, 384 bytes), never on whole N-sized copies.
+//! (16 KiB of RAM): the queries, the output and the KV cache holding the
+//! keys and values live in the caller's statics (12 KiB); the keys and
+//! values exist once, in the cache, which both the prefill and the decode
+//! steps read (see [`Inputs`]); and the reference checks work one query
+//! position at a time (a row of naive32 and ref64, 384 bytes), never on
+//! whole N-sized copies.
 
 #![no_std]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
-use microattn::Shape;
 use microattn::reference::{self, ContractViolation, check_contract};
+use microattn::{Error, KvCache, Shape};
 
 /// Sequence length: tokens of context.
 pub const N: usize = 32;
@@ -30,28 +34,45 @@ const ROW: usize = H * D;
 
 /// Queries or outputs, token-major: `[token][head][dim]`.
 pub type Queries = [[[f32; D]; H]; N];
+/// One position's queries or output row: `[head][dim]`.
+pub type QueryRow = [[f32; D]; H];
 /// Keys or values, token-major: `[token][kv head][dim]`.
 pub type KeysValues = [[[f32; D]; KVH]; N];
+/// One position's keys or values: `[kv head][dim]`.
+pub type KeyValueRow = [[f32; D]; KVH];
+/// The KV cache the keys and values live in: all `N` positions
+/// (`2·N·KVH·D·4` = 4 KiB of keys and values, 16 bytes of bookkeeping on a
+/// 32-bit target).
+pub type Cache = KvCache<N, KVH, D>;
 
 /// The seed of the inputs every run uses (and the host check repeats).
 pub const SEED: u32 = 0x2545_F491;
 
-/// The attention inputs: queries, keys and values.
+/// The attention inputs: queries, and keys and values in a KV cache.
+///
+/// The keys and values are stored once, in the cache, as a decoder on a
+/// microcontroller keeps them: the prefill reads the full cache as its `k`
+/// and `v` arrays ([`kv`](Self::kv)), and the decode steps empty it and
+/// append the same positions again one step at a time. A separate copy of
+/// `k` and `v` beside the cache would need 4 KiB more than the Cortex-M0's
+/// 16 KiB of RAM leave.
 pub struct Inputs {
     /// Queries, uniform in [-2, 2).
     pub q: Queries,
-    /// Keys, uniform in [-2, 2).
-    pub k: KeysValues,
-    /// Values, uniform in [-1, 1).
-    pub v: KeysValues,
+    /// Keys, uniform in [-2, 2), and values, uniform in [-1, 1), of every
+    /// position, once [`generate`](Self::generate) ran.
+    cache: Cache,
+    /// The seed of [`generate`](Self::generate): the decode steps
+    /// regenerate each position's key and value from it.
+    seed: u32,
 }
 
 impl Inputs {
-    /// All zeros: the initial value of a static.
-    pub const ZERO: Inputs = Inputs {
+    /// Zero queries and an empty cache: the initial value of a static.
+    pub const EMPTY: Inputs = Inputs {
         q: [[[0.0; D]; H]; N],
-        k: [[[0.0; D]; KVH]; N],
-        v: [[[0.0; D]; KVH]; N],
+        cache: Cache::new(),
+        seed: 0,
     };
 
     /// Fills every input from `seed`: the same values on every target, since
@@ -59,21 +80,38 @@ impl Inputs {
     /// Queries and keys in [-2, 2) give scores up to about ±16, so some
     /// softmax rows are flat and some are dominated by one key.
     pub fn generate(&mut self, seed: u32) {
+        self.seed = seed;
         let mut rng = XorShift32::new(seed);
         for x in self.q.as_flattened_mut().as_flattened_mut() {
             *x = 2.0 * rng.next_f32();
         }
-        for x in self.k.as_flattened_mut().as_flattened_mut() {
-            *x = 2.0 * rng.next_f32();
+        self.cache.clear();
+        let mut stream = KvStream::new(seed);
+        for _ in 0..N {
+            let (k, v) = stream.next_position();
+            // Cannot fail: N pushes into an emptied cache of capacity N. If
+            // one did, `kv` would be `None` and the run would fail.
+            if self.cache.push(&k, &v).is_err() {
+                break;
+            }
         }
-        for x in self.v.as_flattened_mut().as_flattened_mut() {
-            *x = rng.next_f32();
-        }
+    }
+
+    /// The keys and values of all `N` positions as the fixed-size arrays
+    /// [`attention`] takes: the cache's storage, no copy. `None` unless the
+    /// cache holds exactly `N` positions (before [`generate`](Self::generate),
+    /// or after decode steps that stopped early).
+    #[must_use]
+    pub fn kv(&self) -> Option<(&KeysValues, &KeysValues)> {
+        let k = self.cache.keys().try_into().ok()?;
+        let v = self.cache.values().try_into().ok()?;
+        Some((k, v))
     }
 }
 
 /// xorshift32 (Marsaglia 2003): reproducible inputs, no statistical claims
 /// beyond "varied". 32-bit, so it costs little on a Cortex-M0.
+#[derive(Clone)]
 struct XorShift32(u32);
 
 impl XorShift32 {
@@ -90,6 +128,47 @@ impl XorShift32 {
         self.0 ^= self.0 << 5;
         (self.0 >> 8) as f32 / (1u32 << 23) as f32 - 1.0
     }
+
+    /// Skips `n` values.
+    fn skip(&mut self, n: usize) {
+        for _ in 0..n {
+            self.next_f32();
+        }
+    }
+}
+
+/// The keys and values of the input stream, position by position. The
+/// stream is all queries, then all keys, then all values (so the inputs are
+/// those of a plain `[q, k, v]` fill); this reads the key and value parts
+/// side by side, so that a position's key and value can be made again
+/// without storing them.
+struct KvStream {
+    k: XorShift32,
+    v: XorShift32,
+}
+
+impl KvStream {
+    fn new(seed: u32) -> Self {
+        let mut k = XorShift32::new(seed);
+        k.skip(N * H * D);
+        let mut v = k.clone();
+        v.skip(N * KVH * D);
+        KvStream { k, v }
+    }
+
+    /// The next position's keys, uniform in [-2, 2), and values, uniform
+    /// in [-1, 1).
+    fn next_position(&mut self) -> (KeyValueRow, KeyValueRow) {
+        let mut k = [[0.0; D]; KVH];
+        let mut v = [[0.0; D]; KVH];
+        for x in k.as_flattened_mut() {
+            *x = 2.0 * self.k.next_f32();
+        }
+        for x in v.as_flattened_mut() {
+            *x = self.v.next_f32();
+        }
+        (k, v)
+    }
 }
 
 /// The measured call: one causal multi-head attention over all `N`
@@ -97,8 +176,26 @@ impl XorShift32 {
 /// script (the kernel's code is this function and what it calls) and a
 /// stack frame of its own below the caller's.
 #[inline(never)]
-pub fn attention(inputs: &Inputs, out: &mut Queries) {
-    microattn::causal_multi_head::<N, H, KVH, D>(&inputs.q, &inputs.k, &inputs.v, out);
+pub fn attention(q: &Queries, k: &KeysValues, v: &KeysValues, out: &mut Queries) {
+    microattn::causal_multi_head::<N, H, KVH, D>(q, k, v, out);
+}
+
+/// One decode step: appends one position's key and value to `cache` and
+/// runs its queries over every cached position
+/// ([`KvCache::step`](microattn::KvCache::step)). Never inlined: the
+/// firmware measures its stack on its own.
+///
+/// # Errors
+/// [`Error::CacheFull`] if `cache` already holds `N` positions.
+#[inline(never)]
+pub fn decode_step(
+    cache: &mut Cache,
+    q: &QueryRow,
+    k: &KeyValueRow,
+    v: &KeyValueRow,
+    out: &mut QueryRow,
+) -> Result<(), Error> {
+    cache.step(q, k, v, out, None, None)
 }
 
 /// How the output compares with the reference: the quantities the accuracy
@@ -222,39 +319,58 @@ impl Witnesses {
             verdict,
         }
     }
-}
 
-/// Checks `out` (the result of [`attention`] on `inputs`) against the
-/// reference: the textbook in f32 (naive32) and the f64 oracle (ref64), run
-/// one query position at a time through the runtime API (`q_len = 1`,
-/// `kv_len = i + 1` is exactly position `i`'s causal row, computed the same
-/// way as in the whole-sequence reference), then the accuracy contract over
-/// the whole output.
-#[must_use]
-pub fn check_against_reference(inputs: &Inputs, out: &Queries) -> Accuracy {
-    let mut witnesses = Witnesses::default();
-    for (i, out_row) in out.iter().enumerate() {
+    /// Adds position `i`'s output row `out`, computed from its queries `q`
+    /// over the keys `k` and values `v` of positions `0..=i`, with the
+    /// reference's row for the same inputs: the runtime API with
+    /// `q_len = 1`, `kv_len = i + 1` is exactly position `i`'s causal row,
+    /// computed the same way as in the whole-sequence reference.
+    fn add_position(
+        &mut self,
+        i: usize,
+        q: &QueryRow,
+        k: &[KeyValueRow],
+        v: &[KeyValueRow],
+        out: &QueryRow,
+    ) {
         let shape = Shape::new(1, i + 1, H, KVH, D);
-        let q = inputs.q[i].as_flattened();
-        let k = inputs.k[..=i].as_flattened().as_flattened();
-        let v = inputs.v[..=i].as_flattened().as_flattened();
+        let q = q.as_flattened();
+        let (k, v) = (
+            k.as_flattened().as_flattened(),
+            v.as_flattened().as_flattened(),
+        );
         let mut naive = [0.0f32; ROW];
         let mut ref64 = [0.0f64; ROW];
         let naive_ok = reference::causal_attention_dyn(&shape, q, k, v, &mut naive).is_ok();
         let ref_ok = reference::causal_attention_f64(&shape, q, k, v, &mut ref64).is_ok();
         if !(naive_ok && ref_ok) {
-            // Cannot happen for this fixed shape; if it did, fail loudly.
+            // Cannot happen for this fixed shape and a prefix of i + 1
+            // positions; if it did, fail loudly.
             naive.fill(f32::NAN);
             ref64.fill(0.0);
         }
-        let values = out_row.as_flattened().iter().zip(&naive).zip(&ref64);
+        let values = out.as_flattened().iter().zip(&naive).zip(&ref64);
         for (j, ((&o, &n), &r)) in values.enumerate() {
-            witnesses.add(Triple {
+            self.add(Triple {
                 index: i * ROW + j,
                 out: o,
                 naive: n,
                 ref64: r,
             });
+        }
+    }
+}
+
+/// Checks `out` (the result of [`attention`] on `inputs`) against the
+/// reference: the textbook in f32 (naive32) and the f64 oracle (ref64), run
+/// one query position at a time, then the accuracy contract over the whole
+/// output. Inputs without their keys and values fail.
+#[must_use]
+pub fn check_against_reference(inputs: &Inputs, out: &Queries) -> Accuracy {
+    let mut witnesses = Witnesses::default();
+    if let Some((k, v)) = inputs.kv() {
+        for (i, (q, out_row)) in inputs.q.iter().zip(out).enumerate() {
+            witnesses.add_position(i, q, &k[..=i], &v[..=i], out_row);
         }
     }
     witnesses.verdict()
@@ -283,16 +399,97 @@ pub fn bits_hash(out: &Queries) -> u32 {
     h
 }
 
-/// Decode steps through the KV cache.
+/// What the decode steps gave.
+#[derive(Clone, Copy, Debug)]
+pub struct Decode {
+    /// Decode steps that ran: positions `0..steps`.
+    pub steps: usize,
+    /// The cache's error if a step failed (the steps stop there).
+    pub error: Option<Error>,
+    /// Positions whose decode-step output is not bit for bit the prefill's
+    /// row.
+    pub mismatches: usize,
+    /// The first of them.
+    pub first_mismatch: Option<usize>,
+    /// The decode outputs against the reference and the accuracy contract.
+    pub accuracy: Accuracy,
+}
+
+impl Decode {
+    /// `true` if all `N` steps ran, each equals the prefill's row bit for
+    /// bit, and the accuracy contract holds over their outputs.
+    #[must_use]
+    pub fn passed(&self) -> bool {
+        self.steps == N
+            && self.error.is_none()
+            && self.mismatches == 0
+            && self.accuracy.verdict.is_ok()
+    }
+}
+
+/// Decode steps through the KV cache: every position `i = 0..N` in turn by
+/// [`decode_step`] (append position `i`'s key and value, attend with its
+/// queries over positions `0..=i`), starting from an empty cache, on the
+/// inputs of the prefill.
 ///
-/// **Not written yet: the place where they go.** The KV cache (issue 4) is
-/// not in the crate yet. When it is, this function appends a few tokens to a
-/// cache filled from `inputs`, runs a decode step for each, checks every step
-/// against the reference like [`check_against_reference`], and returns its
-/// verdicts; `src/main.rs` already prints whatever this returns and counts it
-/// in PASS/FAIL. Until then it returns `None` and the firmware says so.
-#[must_use]
-pub fn decode_steps(inputs: &Inputs) -> Option<Accuracy> {
-    let _ = inputs;
-    None
+/// Checks each step's output row (a) bit for bit against row `i` of
+/// `prefill`, the fixed-size [`attention`] output for the same inputs (the
+/// crate promises that decode steps equal one causal pass over the same
+/// tokens, bit for bit, in one build), and (b) against the reference, one
+/// position at a time as [`check_against_reference`] does, then with the
+/// accuracy contract over all steps' outputs.
+///
+/// The cache is `inputs`' own (see [`Inputs`]): it is emptied, and each
+/// step appends the key and value regenerated from the inputs' seed, so the
+/// cache holds the same `N` positions again when all steps ran. A
+/// regenerated value that differed would show as a bit mismatch.
+///
+/// `around_step(i, step)` must call `step` once: it runs the decode step of
+/// position `i` (the firmware measures the stack of one step with it).
+pub fn decode_steps(
+    inputs: &mut Inputs,
+    prefill: &Queries,
+    mut around_step: impl FnMut(usize, &mut dyn FnMut()),
+) -> Decode {
+    let Inputs { q, cache, seed } = inputs;
+    cache.clear();
+    let mut stream = KvStream::new(*seed);
+    let mut witnesses = Witnesses::default();
+    let mut decode = Decode {
+        steps: 0,
+        error: None,
+        mismatches: 0,
+        first_mismatch: None,
+        accuracy: witnesses.verdict(),
+    };
+    for (i, (q_row, expected)) in q.iter().zip(prefill).enumerate() {
+        let (k, v) = stream.next_position();
+        let mut out = [[f32::NAN; D]; H];
+        // Stays an error unless `around_step` runs the step.
+        let mut result = Err(Error::CacheFull {
+            capacity: N,
+            len: cache.len(),
+            requested: 0,
+        });
+        around_step(i, &mut || {
+            result = decode_step(cache, q_row, &k, &v, &mut out);
+        });
+        if let Err(e) = result {
+            decode.error = Some(e);
+            break;
+        }
+        decode.steps += 1;
+        let same = out
+            .as_flattened()
+            .iter()
+            .zip(expected.as_flattened())
+            .all(|(a, b)| a.to_bits() == b.to_bits());
+        if !same {
+            decode.mismatches += 1;
+            decode.first_mismatch.get_or_insert(i);
+        }
+        witnesses.add_position(i, q_row, cache.keys(), cache.values(), &out);
+    }
+    decode.accuracy = witnesses.verdict();
+    decode
 }

@@ -1,11 +1,14 @@
 //! microattn on a microcontroller, under QEMU: one causal multi-head
-//! attention call on deterministic inputs, checked inside the firmware
-//! against the reference and the accuracy contract; prints the figures and
-//! `PASS`/`FAIL`, then exits 0/1 through semihosting.
+//! attention call on deterministic inputs, then the same positions again by
+//! KV-cache decode steps, both checked inside the firmware against the
+//! reference and the accuracy contract, the decode steps also bit for bit
+//! against the attention call; prints the figures and `PASS`/`FAIL`, then
+//! exits 0/1 through semihosting.
 //!
 //! Also measures, for `.ci/footprint`: the stack one attention call uses
 //! below its caller (painted stack), and marks the call with `bench_start` /
-//! `bench_end` for QEMU's instruction-count plugin.
+//! `bench_end` for QEMU's instruction-count plugin; and the stack of one
+//! decode step (the last, over all `N` positions).
 
 #![no_std]
 #![no_main]
@@ -15,14 +18,15 @@ use core::ptr::{addr_of_mut, write_volatile};
 
 use cortex_m_rt::{ExceptionFrame, entry, exception};
 use cortex_m_semihosting::{debug, hprint, hprintln};
-use microattn_firmware::{self as fw, Accuracy, Inputs, Queries};
+use microattn_firmware::{self as fw, Accuracy, Decode, Inputs, Queries};
 use panic_semihosting as _;
 
 mod stack;
 
-/// The caller's buffers: inputs (8 KiB) and output (4 KiB), in statics so
-/// that the stack holds only what the attention call itself needs.
-static mut INPUTS: Inputs = Inputs::ZERO;
+/// The caller's buffers: inputs (queries 4 KiB, keys and values in the KV
+/// cache 4 KiB) and output (4 KiB), in statics so that the stack holds only
+/// what the attention call itself needs.
+static mut INPUTS: Inputs = Inputs::EMPTY;
 static mut OUT: Queries = [[[0.0; fw::D]; fw::H]; fw::N];
 
 /// Written by the markers so that they have different bodies (otherwise
@@ -68,12 +72,21 @@ fn main() -> ! {
         fw::D
     );
 
+    let Some((k, v)) = inputs.kv() else {
+        hprintln!("inputs: the KV cache does not hold all {} positions", fw::N);
+        fail();
+    };
     // The measured call: the stack below this frame is painted first, and
     // the markers bracket the call for the instruction counter.
     let painted = stack::paint();
     let caller_sp = stack::pointer();
     bench_start();
-    fw::attention(black_box(inputs), black_box(&mut *out));
+    fw::attention(
+        black_box(&inputs.q),
+        black_box(k),
+        black_box(v),
+        black_box(&mut *out),
+    );
     bench_end();
     let used = stack::used_below(caller_sp, painted);
     hprintln!(
@@ -88,26 +101,76 @@ fn main() -> ! {
     hprintln!("bits: fnv1a(out) = {:#010x}", fw::bits_hash(out));
     dump(out);
 
-    // Decode steps through the KV cache go in `fw::decode_steps` (issue 4);
-    // they are reported and counted here.
-    let decode = fw::decode_steps(inputs);
-    match &decode {
-        Some(acc) => report("decode", acc),
-        None => hprintln!("decode: no KV-cache decode steps in this build yet"),
+    // The same positions by decode steps; the last step (over all N
+    // positions) runs on a painted stack.
+    let mut step_stack = None;
+    let decode = fw::decode_steps(inputs, out, |i, step| {
+        if i + 1 == fw::N {
+            let painted = stack::paint();
+            let caller_sp = stack::pointer();
+            step();
+            step_stack = Some((stack::used_below(caller_sp, painted), caller_sp));
+        } else {
+            step();
+        }
+    });
+    report_decode(&decode);
+    if let Some((used, caller_sp)) = step_stack {
+        hprintln!(
+            "decode stack: {} B below the caller for one decode step (KvCache::step over {} positions; caller's stack pointer {} B into the stack)",
+            used,
+            fw::N,
+            stack::depth(caller_sp)
+        );
     }
 
-    let pass = prefill.verdict.is_ok() && decode.is_none_or(|d| d.verdict.is_ok());
-    if pass {
+    if prefill.verdict.is_ok() && decode.passed() {
         hprintln!("PASS");
         debug::exit(debug::EXIT_SUCCESS);
+        wait()
     } else {
-        hprintln!("FAIL");
-        debug::exit(debug::EXIT_FAILURE);
+        fail()
     }
-    // Without a debugger attached the exit call returns: wait.
+}
+
+/// Prints `FAIL` and exits 1.
+fn fail() -> ! {
+    hprintln!("FAIL");
+    debug::exit(debug::EXIT_FAILURE);
+    wait()
+}
+
+/// Without a debugger attached the exit call returns: wait.
+fn wait() -> ! {
     loop {
         cortex_m::asm::wfi();
     }
+}
+
+/// Prints what the decode steps gave: steps run, bit equality with the
+/// attention call, the contract's quantities and verdict.
+fn report_decode(decode: &Decode) {
+    if let Some(e) = &decode.error {
+        hprintln!("decode: step {} failed: {}", decode.steps, e);
+    }
+    hprintln!(
+        "decode: {} of {} positions by KvCache::step from an empty cache",
+        decode.steps,
+        fw::N
+    );
+    match decode.first_mismatch {
+        None if decode.steps == fw::N => hprintln!(
+            "decode: bits equal causal_multi_head's at all {} positions",
+            fw::N
+        ),
+        None => hprintln!("decode: bits equal causal_multi_head's at the positions run"),
+        Some(first) => hprintln!(
+            "decode: bits differ from causal_multi_head's at {} positions (first: {})",
+            decode.mismatches,
+            first
+        ),
+    }
+    report("decode", &decode.accuracy);
 }
 
 /// Prints the contract's quantities and its verdict.
