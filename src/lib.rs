@@ -118,6 +118,7 @@ mod dynamic;
 mod error;
 mod kernel;
 mod layout;
+mod mask;
 mod math;
 pub mod reference;
 mod simd;
@@ -131,6 +132,7 @@ pub use attention::{
 };
 pub use dynamic::{Shape, causal_attention_dyn};
 pub use error::{Buffer, Error};
+pub use mask::causal_attention_padded;
 pub use softmax::softmax;
 
 /// The README's code blocks, compiled and run as doctests.
