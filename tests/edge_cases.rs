@@ -116,12 +116,8 @@ fn one_score_ahead_by_more_than_104_takes_exactly_its_v() {
         let v: Vec<f32> = (0..n).map(|j| 1.5 + j as f32 * 0.37).collect();
         let c = case(shape, q, k, v);
         let out = run(FAST, &c);
-        for t in winner..n {
-            assert_eq!(
-                out[t].to_bits(),
-                c.v[winner].to_bits(),
-                "winner {winner}, row {t}"
-            );
+        for (t, o) in out.iter().enumerate().skip(winner) {
+            assert_eq!(o.to_bits(), c.v[winner].to_bits(), "winner {winner}, row {t}");
         }
     }
 }
@@ -259,6 +255,30 @@ fn a_minus_infinite_score_weighs_zero() {
         }
     }
     assert!(broken.is_empty(), "{broken:#?}");
+}
+
+/// **Values near `f32::MAX`**: the kernel divides by the normaliser last,
+/// so its running sum `Σ weight·v` (weights ≤ 1) must fit in f32. Expected:
+/// finite outputs, and the contract, while a row's visible `v` column sums
+/// to less than `f32::MAX` in magnitude — here every weight is 1 (equal
+/// scores) and every `v` is `0.99·f32::MAX / n`, the worst case.
+#[test]
+fn values_near_f32_max_whose_sum_fits_stay_finite() {
+    for n in [1, 2, 8, 9, 17] {
+        let shape = Shape::new(n, n, 1, 1, 3);
+        let big = 0.99 * f32::MAX / n as f32;
+        let c = case(shape, vec![0.5; 3 * n], vec![0.5; 3 * n], vec![big; 3 * n]);
+        let out = fast_within_contract(&c);
+        assert!(out.iter().all(|x| x.is_finite()), "n {n}: {out:?}");
+        // Mixed signs and magnitudes, the sum still bounded.
+        let mut mixed = c.clone();
+        mixed
+            .v
+            .iter_mut()
+            .enumerate()
+            .for_each(|(i, x)| *x *= if i % 3 == 1 { -1.0 } else { 0.5 });
+        assert!(fast_within_contract(&mixed).iter().all(|x| x.is_finite()));
+    }
 }
 
 /// **Subnormal inputs**: q, k, v drawn with subnormals (and ±0) among

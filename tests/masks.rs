@@ -239,6 +239,10 @@ fn contract_and_prefix_bits_on_random_batches() {
         .unwrap();
 }
 
+/// An invalid call: shape, batch, valid lengths, the lengths of q, k, v and
+/// out, and the error it must return.
+type BadCall = (Shape, usize, Vec<usize>, usize, usize, usize, usize, Error);
+
 /// Every invalid call: the right error, `out` untouched, the reference the same.
 #[test]
 fn every_error_leaves_out_untouched() {
@@ -246,7 +250,7 @@ fn every_error_leaves_out_untouched() {
     let (qs, kvs) = (12, 8);
     let q = vec![1.0; 2 * qs];
     let kv = vec![1.0; 2 * kvs];
-    let cases: Vec<(Shape, usize, Vec<usize>, usize, usize, usize, usize, Error)> = vec![
+    let cases: Vec<BadCall> = vec![
         (
             Shape::new(3, 4, 0, 1, 2),
             2,
