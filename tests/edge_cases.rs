@@ -117,7 +117,11 @@ fn one_score_ahead_by_more_than_104_takes_exactly_its_v() {
         let c = case(shape, q, k, v);
         let out = run(FAST, &c);
         for (t, o) in out.iter().enumerate().skip(winner) {
-            assert_eq!(o.to_bits(), c.v[winner].to_bits(), "winner {winner}, row {t}");
+            assert_eq!(
+                o.to_bits(),
+                c.v[winner].to_bits(),
+                "winner {winner}, row {t}"
+            );
         }
     }
 }
