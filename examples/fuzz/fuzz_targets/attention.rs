@@ -156,7 +156,9 @@ fn check_dyn(shape: &Shape, q: &[f32], k: &[f32], v: &[f32], out_len: usize, mod
             let mut ref64 = vec![0.0f64; out_len];
             reference::causal_attention_f64(shape, q, k, v, &mut ref64).expect("oracle");
             if let Err(e) = reference::check_contract(&out, &naive, &ref64) {
-                panic!("{e} for {shape:?}");
+                panic!(
+                    "{e} for {shape:?}\nq {q:?}\nk {k:?}\nv {v:?}\nout {out:?}\nnaive {naive:?}\nref64 {ref64:?}"
+                );
             }
         }
     }
@@ -205,7 +207,10 @@ fn check_padded(
         reference::causal_attention_padded_f64(shape, batch, valid_lens, q, k, v, &mut ref64)
             .expect("oracle");
         if let Err(e) = reference::check_contract(&out, &naive, &ref64) {
-            panic!("{e} for {shape:?} batch {batch} valid {valid_lens:?}");
+            panic!(
+                "{e} for {shape:?} batch {batch} valid {valid_lens:?}\n\
+                 q {q:?}\nk {k:?}\nv {v:?}\nout {out:?}\nnaive {naive:?}\nref64 {ref64:?}"
+            );
         }
     }
 }
