@@ -34,7 +34,8 @@ impl fmt::Display for Buffer {
 
 /// Why a [`Shape`](crate::Shape) or its buffers were rejected.
 ///
-/// Returned by [`causal_attention_dyn`](crate::causal_attention_dyn) before any
+/// Returned by [`causal_attention_dyn`](crate::causal_attention_dyn) and
+/// [`causal_attention_padded`](crate::causal_attention_padded) before any
 /// arithmetic runs: on an error the output buffer is untouched.
 #[non_exhaustive]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -84,6 +85,24 @@ pub enum Error {
         /// Positions the call tried to append.
         requested: usize,
     },
+    /// A padded batch's `valid_lens` does not have one entry per sequence
+    /// ([`causal_attention_padded`](crate::causal_attention_padded)).
+    ValidLensLength {
+        /// The number of sequences, `batch`.
+        expected: usize,
+        /// The number of valid lengths passed.
+        actual: usize,
+    },
+    /// A sequence of a padded batch claims more valid positions than the
+    /// shape has keys ([`causal_attention_padded`](crate::causal_attention_padded)).
+    ValidLenTooLong {
+        /// Index of the sequence in the batch.
+        sequence: usize,
+        /// Its valid length.
+        valid_len: usize,
+        /// The shape's key length, the largest valid length.
+        kv_len: usize,
+    },
 }
 
 impl fmt::Display for Error {
@@ -116,6 +135,18 @@ impl fmt::Display for Error {
             } => write!(
                 f,
                 "KV cache full: holds {len} of {capacity} positions, cannot append {requested}"
+            ),
+            Error::ValidLensLength { expected, actual } => write!(
+                f,
+                "{actual} valid lengths for a batch of {expected} sequences"
+            ),
+            Error::ValidLenTooLong {
+                sequence,
+                valid_len,
+                kv_len,
+            } => write!(
+                f,
+                "sequence {sequence} has valid length {valid_len}, more than kv_len ({kv_len})"
             ),
         }
     }

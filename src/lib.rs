@@ -35,6 +35,8 @@
 //!   the same tokens) and [`RingKvCache`] (sliding window of the last
 //!   `WINDOW` positions), both without heap; memory figures in the README's
 //!   "KV cache and decoding" section.
+//!   validated once at the entry, returning [`Error`]; padded batches with a
+//!   valid length per sequence: [`causal_attention_padded`].
 //! - [`reference`](mod@reference): the textbook version of each of these, the executable
 //!   specification, plus the f64 oracle and the accuracy contract as a check.
 //! - With the `proptest` feature, `strategies`: the proptest strategies the
@@ -94,7 +96,81 @@
 //! - **Non-finite values.** A NaN in a visible `q`, `k` or `v` row makes that
 //!   query's output NaN. A `+inf` score gives NaN (`inf − inf`). A NaN or
 //!   infinite `scale` is rejected by the runtime API and gives NaN in the
-//!   fixed-size one.
+//!   fixed-size one. The table below says exactly which values, and what
+//!   masked or padded positions do.
+//! - **The contract's domain.** The contract holds whenever every score
+//!   `scale · q·k` is finite in f32 and the values of a row's visible `v`
+//!   column sum to less than `f32::MAX` in magnitude (the kernel divides by
+//!   the softmax normaliser last, so its running sum of `weight · v` can
+//!   overflow to ±∞ where the textbook's normalised sum does not; the
+//!   oracle computes scores in f64 and does not overflow where f32 does).
+//!   Flushing weights below `f32::MIN_POSITIVE` to 0 (see the table) changes
+//!   a row by less than `2⁻¹²⁶ · max|v|`.
+//! - **The kernel's exp.** ⟨To be filled in by the lead with the measured
+//!   figure: the softmax-specialised exp is at most N ULP from the f64 `exp`
+//!   over `[−87.3, 0]` (command and date), returns exactly 0 below
+//!   `ln(f32::MIN_POSITIVE) ≈ −87.34` and exactly 1 at 0.⟩
+//!
+//! # Hostile inputs: the edge-case table
+//! Every row is a test in `tests/edge_cases.rs` (padding in `tests/masks.rs`)
+//! whose doc comment states the same behaviour. "Keeps its bits" means the
+//! result is bit-identical to a run without the hostile value.
+//!
+//! | Input | Result |
+//! |---|---|
+//! | Scores up to ±1e4 | The contract;‡ every output finite. |
+//! | q/k entries up to 1e15 (scores up to about 1e31) | The contract; no overflow; each row is exactly the `v` row of its largest score. |
+//! | All visible scores equal, however negative | Every weight is `exp(0) = 1`: the mean of the visible `v` rows. |
+//! | One score ahead of every other by more than 104 | Exactly that key's `v` row; every other weight is exactly 0. |
+//! | NaN in a visible `q` or `k` row | Every value of the rows that read it is NaN; every other value keeps its bits. |
+//! | NaN in `v[j][c]` | Column `c` of the rows that see key `j` is NaN; every other value keeps its bits. |
+//! | A `+∞` score (infinite entry, or a product that overflows) | The rows that see it are NaN (`∞ − ∞`); rows that do not keep their bits. |
+//! | A `−∞` score | Weight exactly 0 when the row also sees a finite score; a row whose every visible score is `−∞` is NaN, as in the reference.† |
+//! | `±∞` in `v[j][c]` | Column `c` is that infinity where key `j` has a positive weight; NaN where `+∞` and `−∞` meet or the weight is exactly 0 (`0·∞`). Other columns keep their bits. |
+//! | `v` near `f32::MAX` | Finite while each visible `v` column sums to less than `f32::MAX` in magnitude; beyond that the kernel's unnormalised sum may overflow to ±∞ (outside the contract's domain). |
+//! | Subnormal `q`, `k`, `v` | Ordinary numbers: the contract, no NaN. Products that underflow are 0, so all-subnormal `q`, `k` give the mean of `v`. |
+//! | A weight below `f32::MIN_POSITIVE` (a score more than 87.34 below the row's maximum) | Flushed to exactly 0 in the fused kernel.† ([`attention_weights`] and the reference use `libm`'s `expf`, which keeps subnormals.) |
+//! | `−0.0` vs `+0.0` | The sign of a zero in `q` or `k` never changes a bit; a visible `v` column of only `−0.0` gives `−0.0`, a mix gives `+0.0` (as the reference). |
+//! | Scale | Applied exactly once: `attn(c·q, s) = attn(q, c·s)`, bit for bit when `c` is a power of two. |
+//! | `a·v + b` | `a·out + b`, within the two contract bounds and one rounding. |
+//! | Lengths and head dims 3, 4, 5, 7, 8, 9, 15, 16, 17 | The contract; row 0 is `v[0]` bit for bit; padded and unpadded runs agree. |
+//! | A row that sees no key (a padded query; valid length 0) | Exactly `+0.0`. |
+//! | NaN, ±∞ or any bits in padding or at later positions | Never read: no output bit changes. |
+//! | NaN or ±∞ `scale` | Runtime and padded APIs: [`Error::NonFiniteScale`]; fixed-size API: NaN. |
+//!
+//! † Needs the kernel changes of issue 3 (the softmax-specialised exp, and
+//! starting the online softmax at the first block with a finite score): the
+//! tests `weights_below_the_smallest_normal_flush_to_zero` and
+//! `a_minus_infinite_score_weighs_zero` (a first block of 8 `−∞` scores
+//! followed by finite ones) fail until they land.
+//!
+//! ‡ Found by fuzzing: when a row's weighted sum cancels (values of
+//! opposite sign, `|out| ≪ Σ w·|v|`), a one-ULP weight error can exceed
+//! `4ε·max|ref64|` while the reference happens to be nearly exact; the test
+//! `contract_holds_under_cancellation` fails on such a case. Stating that
+//! term against `max Σⱼ wⱼ·|vⱼ|` instead covers it (pending a decision).
+//!
+//! # Masks and padded batches
+//! [`causal_attention_padded`] takes a right-padded batch and a valid length
+//! per sequence. Each sequence runs over its valid prefix only, so padded
+//! keys and values are never read (NaN or ∞ there changes nothing), and each
+//! padded query row is exactly `+0.0` — the rule for every row that sees no
+//! key. Valid rows have the bits [`causal_attention_dyn`] gives on the
+//! unpadded sequence.
+//!
+//! # No panics
+//! No public kernel can panic, for any input: shapes are checked at compile
+//! time or returned as [`Error`], and no indexing, division or `unwrap` in a
+//! kernel path can fail. This is proved at link time, not just tested:
+//! `examples/nopanic` is a `#![no_main]` binary for `thumbv7em-none-eabihf`
+//! that calls every public kernel (fixed-size, runtime, padded and the
+//! reference) with inputs and lengths the optimiser cannot see, and whose
+//! panic handler calls a function that does not exist; it links (in
+//! `release`, opt-level 3 and `"s"`) only because no panic path survives.
+//! `.ci/run` builds it, checks that no `core::panicking` symbol is linked,
+//! and checks that a deliberately reachable panic does fail the link.
+//! (Unoptimised debug builds keep the unreachable panic paths of overflow
+//! checks in the binary; they are never taken.)
 //!
 //! # Lanes and target features
 //! The lanes are `wide::f32x8`. `wide` picks its implementation when it is
@@ -126,6 +202,7 @@ pub mod entry;
 mod error;
 mod kernel;
 mod layout;
+mod mask;
 mod math;
 pub mod reference;
 mod ring;
@@ -142,6 +219,7 @@ pub use cache::KvCache;
 pub use dynamic::{Shape, causal_attention_dyn};
 pub use error::{Buffer, Error};
 pub use ring::RingKvCache;
+pub use mask::causal_attention_padded;
 pub use softmax::softmax;
 
 /// The README's code blocks, compiled and run as doctests.

@@ -401,6 +401,43 @@ pub fn sliding_window_f64(
     Ok(())
 }
 
+/// Textbook [`crate::causal_attention_padded`]: the same split into
+/// per-sequence valid prefixes and the same checks, each prefix computed by
+/// the textbook algorithm in f32; padded query rows are `+0.0`.
+///
+/// # Errors
+/// As [`crate::causal_attention_padded`].
+#[inline]
+pub fn causal_attention_padded(
+    shape: &Shape,
+    batch: usize,
+    valid_lens: &[usize],
+    q: &[f32],
+    k: &[f32],
+    v: &[f32],
+    out: &mut [f32],
+) -> Result<(), Error> {
+    crate::mask::padded_with(shape, batch, valid_lens, (q, k, v), out, run::<f32>)
+}
+
+/// The f64 oracle of [`crate::causal_attention_padded`]: as
+/// [`causal_attention_f64`], per valid prefix; padded query rows are `+0.0`.
+///
+/// # Errors
+/// As [`crate::causal_attention_padded`].
+#[inline]
+pub fn causal_attention_padded_f64(
+    shape: &Shape,
+    batch: usize,
+    valid_lens: &[usize],
+    q: &[f32],
+    k: &[f32],
+    v: &[f32],
+    out: &mut [f64],
+) -> Result<(), Error> {
+    crate::mask::padded_with(shape, batch, valid_lens, (q, k, v), out, run::<f64>)
+}
+
 /// A breach of the accuracy contract found by [`check_contract`].
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct ContractViolation {

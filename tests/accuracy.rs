@@ -93,6 +93,10 @@ fn contract_on_every_grid_shape(magnitude: fn(usize) -> Magnitude) {
 
 /// Entries in `[-1, 1]` and `[-3, 3]`, alternately.
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "550 shapes up to N = D = 64: hours under Miri; the proptest grid tests run the same kernel paths"
+)]
 fn dyn_contract_on_every_grid_shape_ordinary() {
     contract_on_every_grid_shape(|seed| {
         if seed % 2 == 0 {
@@ -104,6 +108,10 @@ fn dyn_contract_on_every_grid_shape_ordinary() {
 }
 
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "550 shapes up to N = D = 64: hours under Miri; the proptest grid tests run the same kernel paths"
+)]
 fn dyn_contract_on_every_grid_shape_large() {
     contract_on_every_grid_shape(|_| Magnitude::Large);
 }

@@ -34,6 +34,10 @@ fn all_pass(cases: impl Iterator<Item = (String, Result<(), String>)>) {
 }
 
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "exhaustive sweep: edge_cases::lengths_and_head_dims_around_every_lane_width covers the same tails under Miri"
+)]
 fn self_attention_sweep() {
     let shapes = sweep();
     assert_eq!(
@@ -52,6 +56,10 @@ fn self_attention_sweep() {
 /// `(H, KVH)` pair and the magnitude rotate with the case (all 15
 /// combinations of the two occur many times).
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "exhaustive sweep: runtime_api's bottom-right tests cover the same paths under Miri"
+)]
 fn fewer_queries_than_keys_sweep() {
     let mut shapes = Vec::new();
     for kv_len in 1..=SWEEP_MAX_LEN {
@@ -95,6 +103,10 @@ macro_rules! with_lens {
 }
 
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "exhaustive sweep: the fixed-size tests of exact.rs cover the same paths under Miri"
+)]
 fn fixed_size_sweep() {
     let instances = with_lens!(1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17);
     assert_eq!(instances.len(), SWEEP_MAX_LEN);
