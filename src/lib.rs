@@ -218,8 +218,8 @@ pub use attention::{
 pub use cache::KvCache;
 pub use dynamic::{Shape, causal_attention_dyn};
 pub use error::{Buffer, Error};
-pub use ring::RingKvCache;
 pub use mask::causal_attention_padded;
+pub use ring::RingKvCache;
 pub use softmax::softmax;
 
 /// The README's code blocks, compiled and run as doctests.

@@ -96,6 +96,16 @@ fn softmax_weighted_sum<'a, T: Real>(
     values: impl Iterator<Item = &'a [f32]>,
     out: &mut [T],
 ) {
+    softmax_weighted_map(scores, values, |x| x, out);
+}
+
+/// [`softmax_weighted_sum`] of `value(v)` for each value `v`.
+fn softmax_weighted_map<'a, T: Real>(
+    scores: impl Iterator<Item = T> + Clone,
+    values: impl Iterator<Item = &'a [f32]>,
+    value: impl Fn(f32) -> f32,
+    out: &mut [T],
+) {
     let m = row_max(scores.clone());
     let z = scores.clone().fold(T::ZERO, |z, s| z + (s - m).exp());
     out.fill(T::NEG_ZERO);
@@ -104,7 +114,7 @@ fn softmax_weighted_sum<'a, T: Real>(
         any = true;
         let w = (s - m).exp() / z;
         for (o, &x) in out.iter_mut().zip(v) {
-            *o = *o + w * T::from_f32(x);
+            *o = *o + w * T::from_f32(value(x));
         }
     }
     if !any {
@@ -314,6 +324,33 @@ pub fn causal_attention_f64(
     Ok(())
 }
 
+/// The f64 oracle's weighted sum of `|v|` instead of `v`: for each output
+/// value, `Σⱼ wⱼ·|vⱼ|`, the scale of its rounding errors (see
+/// [`check_contract_with_mass`]).
+///
+/// # Errors
+/// As [`causal_attention_f64`].
+#[inline]
+pub fn attention_mass_f64(
+    shape: &Shape,
+    q: &[f32],
+    k: &[f32],
+    v: &[f32],
+    out: &mut [f64],
+) -> Result<(), Error> {
+    let p = shape.check(q, k, v, out.len())?;
+    let d = p.width.get().get();
+    for h in 0..p.heads() {
+        let (kv, rows) = p.query_head(h, out.chunks_exact_mut(d));
+        for (i, (q, out)) in rows.enumerate() {
+            let (keys, values) = kv.rows(p.visible(i));
+            let scores = keys.map(|k| dot::<f64>(q, k) * f64::from(p.scale));
+            softmax_weighted_map(scores, values, f32::abs, out);
+        }
+    }
+    Ok(())
+}
+
 /// Every row of a checked problem with a sliding window: the query at
 /// position `p` sees positions `max(0, p − window + 1)..=p` (the last
 /// `window` of its causal prefix), scores recomputed as in [`run`].
@@ -464,22 +501,55 @@ impl core::error::Error for ContractViolation {}
 
 /// The accuracy contract of every fast kernel, as a check:
 ///
-/// `max|out − ref64| ≤ 2·max|naive32 − ref64| + 4ε·max|ref64|`
+/// `max|out − ref64| ≤ 2·max|naive32 − ref64| + 4ε·max mass64`
 ///
 /// where `ref64` is [`causal_attention_f64`], `naive32` the reference run in
-/// f32 on the same inputs and ε = `f32::EPSILON`; maxima run over the whole
-/// output. Why this bound: the fast kernel does the same arithmetic in a
-/// different order (lanes, blocks, rescaling, fused multiply-add), so its
-/// rounding error is of the same kind and size as the textbook's; the factor 2
-/// absorbs an unlucky order, and `4ε·max|ref64|` covers the few roundings of the
-/// final division and rescale when the textbook happens to be exact. A
-/// non-finite value must be matched exactly: NaN where and only where
-/// `ref64` is NaN, the same infinity where it is infinite.
+/// f32 on the same inputs, `mass64` is [`attention_mass_f64`] (for each output
+/// value `Σⱼ wⱼ·|vⱼ|`, the same weighted sum of the values' magnitudes) and
+/// ε = `f32::EPSILON`; maxima run over the whole output. Why this bound: the
+/// fast kernel does the same arithmetic in a different order (lanes, blocks,
+/// rescaling, its own `exp`, fused multiply-add), so its rounding error is
+/// of the same kind and size as the textbook's; the factor 2 absorbs an
+/// unlucky order, and `4ε·max mass64` covers a few roundings of the weights
+/// and of the final division when the textbook happens to be exact. A
+/// weight's rounding moves an output by `ε·wⱼ·|vⱼ|`, whatever the sign of
+/// the other terms, so the magnitudes, not `|ref64|`, set that scale: when
+/// values of opposite signs cancel (`|out| ≪ Σ wⱼ|vⱼ|`), a term in
+/// `max|ref64|` is too tight (the fuzz target found such a case, kept in
+/// `tests/edge_cases.rs`). A non-finite value must be matched exactly: NaN
+/// where and only where `ref64` is NaN, the same infinity where it is
+/// infinite.
 ///
 /// # Errors
 /// The worst position and the bound it broke; a position where exactly one
 /// side is NaN (or the infinities differ) is reported with `error = NaN`. Length
 /// mismatches are reported at index `min` of the lengths.
+///
+/// ```
+/// use microattn::reference::check_contract_with_mass;
+/// let ref64 = [1.0f64, 2.0];
+/// let mass = [1.0f64, 2.0];
+/// assert!(check_contract_with_mass(&[1.0, 2.0], &[1.0, 2.0], &ref64, &mass).is_ok());
+/// assert!(check_contract_with_mass(&[1.0, 2.5], &[1.0, 2.0], &ref64, &mass).is_err());
+/// assert!(check_contract_with_mass(&[1.0, f32::NAN], &[1.0, 2.0], &ref64, &mass).is_err());
+/// ```
+#[inline]
+pub fn check_contract_with_mass(
+    out: &[f32],
+    naive32: &[f32],
+    ref64: &[f64],
+    mass64: &[f64],
+) -> Result<(), ContractViolation> {
+    contract(out, naive32, ref64, mass64)
+}
+
+/// [`check_contract_with_mass`] with `mass64 = |ref64|`: a stricter check
+/// (`|ref64| ≤ mass64`), for callers without the magnitudes; it equals the
+/// contract wherever an output's terms do not cancel (for instance when
+/// every `v ≥ 0`).
+///
+/// # Errors
+/// As [`check_contract_with_mass`].
 ///
 /// ```
 /// use microattn::reference::check_contract;
@@ -494,9 +564,19 @@ pub fn check_contract(
     naive32: &[f32],
     ref64: &[f64],
 ) -> Result<(), ContractViolation> {
+    contract(out, naive32, ref64, ref64)
+}
+
+/// The contract's inequality (see [`check_contract_with_mass`]).
+fn contract(
+    out: &[f32],
+    naive32: &[f32],
+    ref64: &[f64],
+    mass64: &[f64],
+) -> Result<(), ContractViolation> {
     let n = ref64.len();
-    if out.len() != n || naive32.len() != n {
-        let index = out.len().min(naive32.len()).min(n);
+    if out.len() != n || naive32.len() != n || mass64.len() != n {
+        let index = out.len().min(naive32.len()).min(mass64.len()).min(n);
         return Err(ContractViolation {
             index,
             error: f64::NAN,
@@ -506,11 +586,11 @@ pub fn check_contract(
     let finite_abs = |x: f64| if x.is_finite() { x.abs() } else { 0.0 };
     let mut naive_err = 0.0f64;
     let mut ref_max = 0.0f64;
-    for (&a, &r) in naive32.iter().zip(ref64) {
+    for ((&a, &r), &m) in naive32.iter().zip(ref64).zip(mass64) {
         if r.is_finite() {
             naive_err = naive_err.max(finite_abs(f64::from(a) - r));
         }
-        ref_max = ref_max.max(finite_abs(r));
+        ref_max = ref_max.max(finite_abs(m));
     }
     let bound = 2.0 * naive_err + 4.0 * f64::from(f32::EPSILON) * ref_max;
     let mut worst: Option<ContractViolation> = None;

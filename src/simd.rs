@@ -66,6 +66,13 @@ impl Scores {
         Scores(exp::exp_nonpositive(self.0 - Lane::splat(m)))
     }
 
+    /// NaN lanes kept, every other lane `+0.0`: the weights of a block seen
+    /// before any score above `-inf`.
+    #[inline(always)]
+    pub(crate) fn nan_or_zero(self) -> Scores {
+        Scores(self.0.is_nan().select(self.0, Lane::ZERO))
+    }
+
     /// `l + w₀ + w₁ + … + w₇`, added one lane after the other in order
     /// (the order every path of the kernel uses for the running sum).
     #[inline(always)]

@@ -52,20 +52,37 @@ pub(crate) fn softmax_slice(row: &mut [f32]) {
 /// `l` is rescaled here). No rescale happens when the maximum does not grow.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Online {
+    /// Running maximum; `-inf` until a block has a score above `-inf` (the
+    /// state has not started: no weight is taken relative to it).
     m: f32,
+    /// Running sum of weights; before the start `+0.0`, or NaN once a NaN
+    /// score was seen.
     l: f32,
-    started: bool,
+    /// Whether any key was seen (a block entered).
+    seen: bool,
 }
 
 /// What the caller must do to its accumulator before adding a block.
 pub(crate) enum Rescale {
-    /// First block: the accumulator must start from `-0.0` (so that adding
-    /// `1·v` gives `v` exactly, including `-0.0`).
+    /// The first block with a score above `-inf`: the accumulator must start
+    /// from `-0.0` (so that adding `1·v` gives `v` exactly, including `-0.0`).
     Start,
-    /// Keep the accumulator as it is.
+    /// Keep the accumulator as it is (and add nothing to it before the
+    /// start: [`Online::started`]).
     Keep,
     /// Multiply the accumulator by this factor in `[0, 1)`.
     By(f32),
+}
+
+/// How a row's output is finished.
+pub(crate) enum Finish {
+    /// Divide the accumulator by the running sum `l`.
+    Divide(f32),
+    /// The row saw keys but never a score above `-inf` (all `-inf`, or NaN):
+    /// NaN, as the textbook's `exp(−inf − (−inf))`.
+    Nan,
+    /// The row saw no key: exactly 0.
+    Zero,
 }
 
 impl Online {
@@ -75,62 +92,75 @@ impl Online {
         Online {
             m: f32::NEG_INFINITY,
             l: 0.0,
-            started: false,
+            seen: false,
         }
     }
 
     /// The state after a tile computed on lanes: running maximum `m` and
-    /// sum `l` (at least one block entered).
+    /// sum `l` of a row that saw at least one key.
     #[inline(always)]
     pub(crate) const fn entered(m: f32, l: f32) -> Self {
-        Online {
-            m,
-            l,
-            started: true,
-        }
+        Online { m, l, seen: true }
+    }
+
+    /// Whether a score above `-inf` was seen (weights are relative to `m`).
+    #[inline(always)]
+    pub(crate) fn started(&self) -> bool {
+        self.m > f32::NEG_INFINITY
     }
 
     /// Takes the maximum of the next block (NaN-ignoring, see `simd::max`)
-    /// and says how to treat the accumulator.
+    /// and says how to treat the accumulator. A block whose maximum is `-inf`
+    /// does not start the state: its keys weigh 0 once a finite score comes.
     #[inline(always)]
     pub(crate) fn enter_block(&mut self, block_max: f32) -> Rescale {
-        if !self.started {
-            self.started = true;
-            self.m = block_max;
-            Rescale::Start
-        } else if block_max > self.m {
-            let alpha = simd::exp_one(self.m - block_max);
-            self.m = block_max;
-            self.l *= alpha;
-            Rescale::By(alpha)
+        self.seen = true;
+        if block_max > self.m {
+            if self.started() {
+                let alpha = simd::exp_one(self.m - block_max);
+                self.m = block_max;
+                self.l *= alpha;
+                Rescale::By(alpha)
+            } else {
+                self.m = block_max;
+                Rescale::Start
+            }
         } else {
             Rescale::Keep
         }
     }
 
     /// The unnormalised weights `exp(s − m)` of a block's scores under the
-    /// current maximum (0 for masked lanes), added to the running sum.
+    /// current maximum (0 for masked lanes), added to the running sum in
+    /// order. Before the start every score is `-inf` or NaN: the weights are
+    /// 0, or NaN for a NaN score (which then poisons the row).
     #[inline(always)]
     pub(crate) fn weights(&mut self, scores: Scores) -> Scores {
-        let p = scores.exp_minus(self.m);
+        let p = if self.started() {
+            scores.exp_minus(self.m)
+        } else {
+            scores.nan_or_zero()
+        };
         self.l = p.add_in_order_to(self.l);
         p
     }
 
-    /// The running sum `l` by which the accumulator is divided at the end;
-    /// `None` if no block was ever entered.
+    /// How the row's output is finished.
     #[inline(always)]
-    pub(crate) fn sum(&self) -> Option<f32> {
-        self.started.then_some(self.l)
+    pub(crate) fn finish(&self) -> Finish {
+        if self.started() {
+            Finish::Divide(self.l)
+        } else if self.seen {
+            Finish::Nan
+        } else {
+            Finish::Zero
+        }
     }
 
     /// `m + ln l`, the log of the sum of `exp` of every score seen (`-inf`
     /// if none was seen, or all were `-inf`; NaN if a NaN was summed).
     #[inline]
     pub(crate) fn log_sum_exp(&self) -> f32 {
-        match self.sum() {
-            Some(l) => self.m + math::ln(l),
-            None => f32::NEG_INFINITY,
-        }
+        self.m + math::ln(self.l)
     }
 }

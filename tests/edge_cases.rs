@@ -62,10 +62,12 @@ fn scores_up_to_1e4_meet_the_contract() {
 /// and values of opposite sign, so `out ≈ 0.02` while `Σ w·|v| ≈ 0.5`. A
 /// one-ULP error in a weight moves the output by about `ε·0.5/2 ≈ 3e-8`,
 /// but the contract's second term is `4ε·max|ref64| ≈ 1e-8` and the
-/// reference happens to round this case to within 8e-10. Expected: the
-/// contract holds. It does not with the current kernel (error 1.35e-8 >
-/// bound 1.11e-8); the proposed fix is to state the second term against
-/// `max Σⱼ wⱼ·|vⱼ|` (the f64 oracle run on `|v|`), which this case meets.
+/// reference happens to round this case to within 8e-10. The contract's
+/// second term is stated against `max Σⱼ wⱼ·|vⱼ|`
+/// (`reference::attention_mass_f64`), which this case meets; the stricter
+/// `check_contract` (that term against `max|ref64|`) does not hold here
+/// (error 1.35e-8 > bound 1.11e-8 with `wide`'s exp), which is why the
+/// contract was restated.
 #[test]
 fn contract_holds_under_cancellation() {
     let shape = Shape::new(2, 3, 1, 1, 1).with_scale(1.0);

@@ -4,7 +4,7 @@
 
 use crate::layout::{KvHead, Width};
 use crate::simd::{self, Block};
-use crate::softmax::{Online, Rescale};
+use crate::softmax::{Finish, Online, Rescale};
 
 use super::BLOCK;
 
@@ -64,16 +64,19 @@ impl<'a, 'o, W: Width> Lone<'a, 'o, W> {
             Rescale::By(alpha) => simd::scale(self.out.as_mut(), alpha),
         }
         let p = self.state.weights(scores);
-        simd::axpy_block(self.out, p, &values, n);
+        if self.state.started() {
+            simd::axpy_block(self.out, p, &values, n);
+        }
     }
 
     /// Writes the output (`acc / l`, or 0 if no key was seen) and returns
     /// the final state.
     #[inline(always)]
     pub(crate) fn finish(self) -> Online {
-        match self.state.sum() {
-            Some(l) => simd::div(self.out.as_mut(), l),
-            None => self.out.as_mut().fill(0.0),
+        match self.state.finish() {
+            Finish::Divide(l) => simd::div(self.out.as_mut(), l),
+            Finish::Nan => self.out.as_mut().fill(f32::NAN),
+            Finish::Zero => self.out.as_mut().fill(0.0),
         }
         self.state
     }

@@ -3,7 +3,7 @@
 
 use crate::layout::{KvHead, Query, Width};
 use crate::simd::{self, Lanes};
-use crate::softmax::Online;
+use crate::softmax::{Finish, Online};
 
 use super::{BLOCK, TILE};
 
@@ -65,25 +65,28 @@ fn attend_kept<W: Width, const KEPT: usize>(
         let block_max = scores
             .iter()
             .fold(Lanes::splat(f32::NEG_INFINITY), |b, &s| b.max_with(s));
-        if start == 0 {
-            m = block_max;
-            for q in tile.iter_mut() {
-                q.out.as_mut().fill(-0.0);
-            }
-        } else {
-            let grow = block_max.gt(m);
-            if grow.any() {
-                let alpha = Lanes::splat(1.0).select(grow, m.sub(block_max).exp());
-                m = m.select(grow, block_max);
-                l = l.mul(alpha);
-                for (t, (q, a)) in tile.iter_mut().zip(alpha.to_array()).enumerate() {
-                    if grow.test(t) {
+        // Lanes whose maximum grows, the ones that start (their first score
+        // above `-inf`: `m = -inf`, `α = exp(-inf) = 0`) among them.
+        let grow = block_max.gt(m);
+        if grow.any() {
+            let fresh = m.is_neg_inf();
+            let alpha = Lanes::splat(1.0).select(grow, m.sub(block_max).exp());
+            l = l.mul(alpha);
+            for (t, (q, a)) in tile.iter_mut().zip(alpha.to_array()).enumerate() {
+                if grow.test(t) {
+                    if fresh.test(t) {
+                        q.out.as_mut().fill(-0.0);
+                    } else {
                         simd::scale(q.out.as_mut(), a);
                     }
                 }
             }
+            m = m.select(grow, block_max);
         }
-        let p = scores.map(|s| s.sub(m).exp());
+        // Lanes not started yet take weight 0 (NaN for a NaN score); their
+        // output rows are written below but reset when they start.
+        let unstarted = m.is_neg_inf();
+        let p = scores.map(|s| s.sub(m).exp().select(unstarted, s.nan_or_zero()));
         l = p.iter().fold(l, |l, &pj| l.add(pj));
         if whole {
             let mut outs = tile.each_mut().map(|q| &mut *q.out);
@@ -101,8 +104,11 @@ fn attend_kept<W: Width, const KEPT: usize>(
     let (m, l) = (m.to_array(), l.to_array());
     let mut states = [Online::new(); TILE];
     for (((q, state), m), l) in tile.iter_mut().zip(&mut states).zip(m).zip(l) {
-        simd::div(q.out.as_mut(), l);
         *state = Online::entered(m, l);
+        match state.finish() {
+            Finish::Divide(l) => simd::div(q.out.as_mut(), l),
+            Finish::Nan | Finish::Zero => q.out.as_mut().fill(f32::NAN),
+        }
     }
     states
 }

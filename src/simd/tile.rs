@@ -61,6 +61,18 @@ impl Lanes {
         Lanes(exp::exp_nonpositive(self.0))
     }
 
+    /// NaN lanes kept, every other lane `+0.0` (as `Scores::nan_or_zero`).
+    #[inline(always)]
+    pub(crate) fn nan_or_zero(self) -> Lanes {
+        Lanes(self.0.is_nan().select(self.0, Lane::ZERO))
+    }
+
+    /// Lanes that are `-inf`.
+    #[inline(always)]
+    pub(crate) fn is_neg_inf(self) -> Mask {
+        Mask(self.0.simd_eq(Lane::splat(f32::NEG_INFINITY)))
+    }
+
     /// Lanes where `self > other`, as a mask for [`Lanes::select`].
     #[inline(always)]
     pub(crate) fn gt(self, other: Lanes) -> Mask {

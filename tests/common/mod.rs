@@ -10,7 +10,7 @@
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use microattn::reference::{self, check_contract};
+use microattn::reference::{self, check_contract_with_mass};
 use microattn::strategies::Case;
 use microattn::{Error, Shape, default_scale};
 use proptest::test_runner::{Config, FileFailurePersistence, TestCaseError, TestRunner};
@@ -403,11 +403,20 @@ pub fn oracle(case: &Case) -> Vec<f64> {
     out
 }
 
+/// The f64 oracle's `Σⱼ wⱼ·|vⱼ|` on `case`: the contract's scale.
+pub fn mass(case: &Case) -> Vec<f64> {
+    let mut out = vec![f64::NAN; case.shape.q_elems().expect("test bug")];
+    reference::attention_mass_f64(&case.shape, &case.q, &case.k, &case.v, &mut out)
+        .expect("valid case rejected by the oracle");
+    out
+}
+
 /// The accuracy contract for `fast` with `naive` as its naive32.
 pub fn contract(fast: Kernel, naive: Kernel, case: &Case) -> Verdict {
     let out = run(fast, case);
     let naive32 = run(naive, case);
-    check_contract(&out, &naive32, &oracle(case)).map_err(|v| format!("{v} for {:?}", case.shape))
+    check_contract_with_mass(&out, &naive32, &oracle(case), &mass(case))
+        .map_err(|v| format!("{v} for {:?}", case.shape))
 }
 
 /// The raw bits of `x`.

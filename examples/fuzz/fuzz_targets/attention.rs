@@ -22,7 +22,7 @@
 //!    bits `causal_attention_dyn` gives it on the unpadded prefix (so the
 //!    padding, whatever its bits, is never read).
 //! 4. **Contract**: with bounded inputs (scores up to about ±2e4), the fast
-//!    output meets `reference::check_contract` against the reference and the
+//!    output meets `reference::check_contract_with_mass` against the reference and the
 //!    f64 oracle, for both APIs.
 #![no_main]
 
@@ -155,7 +155,9 @@ fn check_dyn(shape: &Shape, q: &[f32], k: &[f32], v: &[f32], out_len: usize, mod
         Values::Bounded(_) => {
             let mut ref64 = vec![0.0f64; out_len];
             reference::causal_attention_f64(shape, q, k, v, &mut ref64).expect("oracle");
-            if let Err(e) = reference::check_contract(&out, &naive, &ref64) {
+            let mut mass = vec![0.0f64; out_len];
+            reference::attention_mass_f64(shape, q, k, v, &mut mass).expect("oracle");
+            if let Err(e) = reference::check_contract_with_mass(&out, &naive, &ref64, &mass) {
                 panic!(
                     "{e} for {shape:?}\nq {q:?}\nk {k:?}\nv {v:?}\nout {out:?}\nnaive {naive:?}\nref64 {ref64:?}"
                 );
@@ -206,7 +208,21 @@ fn check_padded(
         let mut ref64 = vec![0.0f64; out_len];
         reference::causal_attention_padded_f64(shape, batch, valid_lens, q, k, v, &mut ref64)
             .expect("oracle");
-        if let Err(e) = reference::check_contract(&out, &naive, &ref64) {
+        // Σ w·|v| per valid row (padded rows: 0), sequence by sequence.
+        let mut mass = vec![0.0f64; out_len];
+        for (b, &len) in valid_lens.iter().enumerate() {
+            let rows = len.saturating_sub(offset).min(shape.q_len);
+            let prefix = Shape::new(rows, len, shape.heads, shape.kv_heads, shape.head_dim)
+                .with_scale(shape.scale);
+            if rows > 0 {
+                let dst = &mut mass[b * q_seq..][..rows * q_token];
+                let qs = &q[b * q_seq..][..rows * q_token];
+                let ks = &k[b * kv_seq..][..len * kv_token];
+                let vs = &v[b * kv_seq..][..len * kv_token];
+                reference::attention_mass_f64(&prefix, qs, ks, vs, dst).expect("oracle");
+            }
+        }
+        if let Err(e) = reference::check_contract_with_mass(&out, &naive, &ref64, &mass) {
             panic!(
                 "{e} for {shape:?} batch {batch} valid {valid_lens:?}\n\
                  q {q:?}\nk {k:?}\nv {v:?}\nout {out:?}\nnaive {naive:?}\nref64 {ref64:?}"
