@@ -29,14 +29,15 @@
 //!   [`causal_attention`], [`causal_attention_scaled`], [`causal_multi_head`],
 //!   [`causal_multi_head_scaled`], [`attention_weights`], [`softmax`].
 //! - Runtime lengths over flat slices: [`Shape`] and [`causal_attention_dyn`],
-//!   validated once at the entry, returning [`Error`].
+//!   validated once at the entry, returning [`Error`]; padded batches with a
+//!   valid length per sequence: [`causal_attention_padded`].
 //! - Incremental decoding in fixed memory: [`KvCache`] (capacity `CAP`,
 //!   prefill of a prompt, decode steps, bit-identical to one causal pass over
 //!   the same tokens) and [`RingKvCache`] (sliding window of the last
 //!   `WINDOW` positions), both without heap; memory figures in the README's
 //!   "KV cache and decoding" section.
-//!   validated once at the entry, returning [`Error`]; padded batches with a
-//!   valid length per sequence: [`causal_attention_padded`].
+//! - [`entry`]: never-inlined instantiations for the common shapes, easy to
+//!   find in a profile or a disassembly.
 //! - [`reference`](mod@reference): the textbook version of each of these, the executable
 //!   specification, plus the f64 oracle and the accuracy contract as a check.
 //! - With the `proptest` feature, `strategies`: the proptest strategies the
