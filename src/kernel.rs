@@ -73,12 +73,12 @@ pub(crate) fn run<W: Width>(p: &Problem<'_, W>, out: &mut [f32], mut lse: Option
         // keys and values of all heads stream through memory once, in order.
         let mut queries = p.queries(p.width.rows_mut(out));
         loop {
-            let mut rows = [None; TILE];
-            let lones: [_; TILE] = core::array::from_fn(|t| {
+            let next: [_; TILE] = core::array::from_fn(|_| {
                 let (q, kv) = queries.next()?;
-                rows[t] = Some(q.row);
-                Some(single::Lone::new(q.q, q.out, q.visible, kv))
+                Some((q.row, single::Lone::new(q.q, q.out, q.visible, kv)))
             });
+            let rows = next.each_ref().map(|n| n.as_ref().map(|(row, _)| *row));
+            let lones = next.map(|n| n.map(|(_, lone)| lone));
             if rows[0].is_none() {
                 return;
             }

@@ -111,6 +111,8 @@ pub(crate) struct Problem<'a, W> {
     pub(crate) v: &'a [f32],
     pub(crate) scale: f32,
     pub(crate) width: W,
+    /// Number of query positions.
+    q_len: usize,
     /// Position of query 0 among the keys (`kv_len − q_len`), so query `i`
     /// sees `offset + i + 1` keys.
     offset: usize,
@@ -186,6 +188,7 @@ impl<'a, W: Width> Problem<'a, W> {
             v,
             scale,
             width,
+            q_len,
             offset,
             kv_len,
             kv_start: 0,
@@ -254,8 +257,7 @@ impl<'a, W: Width> Problem<'a, W> {
     /// Number of query positions (`q_len`).
     #[inline(always)]
     pub(crate) fn q_len(&self) -> usize {
-        let row = self.heads.get() * self.width.get().get();
-        self.q.len() / row
+        self.q_len
     }
 
     /// Every query, in the order of the output rows (token-major, then
@@ -270,8 +272,9 @@ impl<'a, W: Width> Problem<'a, W> {
         O: Iterator<Item = &'o mut T>,
     {
         let this = *self;
-        let heads = self.heads.get();
-        let rows = self.width.rows(self.q).zip(out_rows).enumerate();
+        let heads = self.heads;
+        // `step_by(1)`: as in `query_group`, no panic path at opt-level "s".
+        let rows = self.width.rows(self.q).step_by(1).zip(out_rows).enumerate();
         rows.map(move |(row, (q, out))| {
             let query = Query {
                 row,
@@ -279,7 +282,7 @@ impl<'a, W: Width> Problem<'a, W> {
                 out,
                 visible: this.offset + row / heads + 1,
             };
-            (query, this.kv_head((row % heads) / this.group.get()))
+            (query, this.kv_head((row % heads) / this.group))
         })
     }
 
@@ -306,9 +309,12 @@ impl<'a, W: Width> Problem<'a, W> {
         T: ?Sized + 'o,
         O: Iterator<Item = &'o mut T>,
     {
-        let (heads, group, offset) = (self.heads.get(), self.group.get(), self.offset);
-        let queries = self.width.rows(self.q).zip(out_rows).enumerate();
-        let mine = queries.filter(move |(row, _)| (row % heads) / group == g);
+        let (heads, group, offset) = (self.heads, self.group, self.offset);
+        // `step_by(1)` keeps `Zip` off its random-access path, whose length
+        // divides by the run-time row length: a panic path the optimiser
+        // does not remove at `opt-level = "s"` (the no-panic proof).
+        let queries = self.width.rows(self.q).step_by(1).zip(out_rows).enumerate();
+        let mine = queries.filter(move |(row, _)| (*row % heads) / group == g);
         let queries = mine.map(move |(row, (q, out))| Query {
             row,
             q,

@@ -124,8 +124,9 @@
 //!   the softmax normaliser last, so its running sum of `weight · v` can
 //!   overflow to ±∞ where the textbook's normalised sum does not; the
 //!   oracle computes scores in f64 and does not overflow where f32 does).
-//!   Flushing weights below `f32::MIN_POSITIVE` to 0 (see the table) changes
-//!   a row by less than `2⁻¹²⁶ · max|v|`.
+//!   Flushing weights below `f32::MIN_POSITIVE` to 0 (see the table) moves
+//!   an output by less than `2⁻¹²⁶·Σⱼ|vⱼ|` over the flushed keys, which the
+//!   mass's allowance of `2⁻¹²⁶/(4ε)·|vⱼ|` per key covers.
 //!
 //! # Hostile inputs: the edge-case table
 //! Every row is a test in `tests/edge_cases.rs` (padding in `tests/masks.rs`)

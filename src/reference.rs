@@ -324,9 +324,12 @@ pub fn causal_attention_f64(
     Ok(())
 }
 
-/// The f64 oracle's weighted sum of `|v|` instead of `v`: for each output
-/// value, `Σⱼ wⱼ·|vⱼ|`, the scale of its rounding errors (see
-/// [`check_contract_with_mass`]).
+/// The f64 oracle's weighted sum of `|v|` instead of `v`, the scale of an
+/// output's rounding errors (see [`check_contract_with_mass`]): for each
+/// output value `Σⱼ (wⱼ + 2⁻¹⁰⁵)·|vⱼ|`. The `2⁻¹⁰⁵ = 2⁻¹²⁶/(4ε)` per key is the
+/// allowance for the fast kernel's weights below `f32::MIN_POSITIVE`, which
+/// its exp flushes to exactly 0 (each moves an output by less than
+/// `2⁻¹²⁶·|vⱼ|`); it is below `3e-32·Σ|vⱼ|`, nothing next to the weights.
 ///
 /// # Errors
 /// As [`causal_attention_f64`].
@@ -345,11 +348,24 @@ pub fn attention_mass_f64(
         for (i, (q, out)) in rows.enumerate() {
             let (keys, values) = kv.rows(p.visible(i));
             let scores = keys.map(|k| dot::<f64>(q, k) * f64::from(p.scale));
-            softmax_weighted_map(scores, values, f32::abs, out);
+            softmax_weighted_map(scores, values.clone(), f32::abs, out);
+            // The flush allowance: a weight below f32::MIN_POSITIVE, which
+            // the kernel's exp makes exactly 0, moves an output by less than
+            // 2⁻¹²⁶·|vⱼ|; with `4ε·mass` in the bound, `FLUSH·|vⱼ|` per key
+            // in the mass covers every key being flushed.
+            for v in values {
+                for (o, &x) in out.iter_mut().zip(v) {
+                    *o += FLUSH * f64::from(x.abs());
+                }
+            }
         }
     }
     Ok(())
 }
+
+/// `2⁻¹²⁶ / (4ε)`: per key, the mass that makes the contract's `4ε·mass`
+/// term at least `2⁻¹²⁶·|v|`, the most a flushed weight can move an output.
+const FLUSH: f64 = 1.0 / (1u128 << 105) as f64;
 
 /// Every row of a checked problem with a sliding window: the query at
 /// position `p` sees positions `max(0, p − window + 1)..=p` (the last

@@ -1,10 +1,11 @@
 //! The sliding-window KV cache: a ring of the last `WINDOW` positions.
 //!
-//! # Storage: two `heapless::HistoryBuf`s, read through a rotation
-//! A [`heapless::HistoryBuf`] is exactly the ring this needs: a fixed array
-//! with a write index that overwrites the oldest element once full, a
-//! `const fn new` that writes nothing, and a slice view of the filled part.
-//! Once the ring has wrapped, the oldest position is stored at index
+//! # Storage: two rings, read through a rotation
+//! Each ring (`store::Ring`) is a fixed array with a write index that
+//! overwrites the oldest element once full, and a slice view of the filled
+//! part. (It replaced `heapless::HistoryBuf`, whose indexing left two panic
+//! paths in the optimised code that the no-panic proof rejected.) Once the
+//! ring has wrapped, the oldest position is stored at index
 //! `start` (the next write index) and logical position `j` (0 = oldest) at
 //! `(start + j) mod WINDOW`. The kernel reads keys only through one accessor
 //! that maps a logical position to its row, so the cache hands it the
@@ -20,7 +21,9 @@
 //! attention itself) or a mirrored buffer of `2·WINDOW` positions (double
 //! the memory, which is what a microcontroller has least of).
 
-use heapless::HistoryBuf;
+mod store;
+
+use store::Ring;
 
 use crate::attention::default_scale;
 use crate::cache::attend_one;
@@ -69,9 +72,9 @@ type Halves<'a, const KVH: usize, const D: usize> = (&'a [[[f32; D]; KVH]], &'a 
 /// ```
 pub struct RingKvCache<const WINDOW: usize, const KVH: usize, const D: usize> {
     /// Keys; written in lock-step with `values` (same write index).
-    keys: HistoryBuf<[[f32; D]; KVH], WINDOW>,
+    keys: Ring<WINDOW, KVH, D>,
     /// Values.
-    values: HistoryBuf<[[f32; D]; KVH], WINDOW>,
+    values: Ring<WINDOW, KVH, D>,
     /// The score scale; `None` is `1/√D`.
     scale: Option<f32>,
 }
@@ -123,8 +126,8 @@ impl<const WINDOW: usize, const KVH: usize, const D: usize> RingKvCache<WINDOW, 
             crate::attention::assert_heads::<WINDOW, KVH, KVH, D>();
         };
         RingKvCache {
-            keys: HistoryBuf::new(),
-            values: HistoryBuf::new(),
+            keys: Ring::new(),
+            values: Ring::new(),
             scale: None,
         }
     }
@@ -162,14 +165,14 @@ impl<const WINDOW: usize, const KVH: usize, const D: usize> RingKvCache<WINDOW, 
     #[must_use]
     #[inline]
     pub fn is_empty(&self) -> bool {
-        self.keys.is_empty()
+        self.keys.len() == 0
     }
 
     /// `true` once `WINDOW` positions are held: every push drops the oldest.
     #[must_use]
     #[inline]
     pub fn is_full(&self) -> bool {
-        self.keys.is_full()
+        self.keys.len() == WINDOW
     }
 
     /// The window `WINDOW`.
@@ -254,7 +257,7 @@ impl<const WINDOW: usize, const KVH: usize, const D: usize> RingKvCache<WINDOW, 
     ) {
         // Stored from the oldest on: the next write index once wrapped, 0
         // before.
-        let start = self.keys.oldest_index().unwrap_or(0);
+        let start = self.keys.oldest();
         attend_one::<WINDOW, H, KVH, D>(
             self.keys.as_slice(),
             self.values.as_slice(),

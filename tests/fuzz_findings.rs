@@ -52,12 +52,10 @@ fn flushed_subnormal_weight_moves_the_row_less_than_min_positive() {
 /// `2·max|naive32 − ref64| + 4ε·max mass64`, has no term for the weights the
 /// kernel flushes to 0. Here the error is `8.2e-40` and the bound `1.2e-45`
 /// (the reference is nearly exact and the mass is itself `8.2e-40`), so the
-/// check rejects the kernel's documented behaviour. Fix (in
-/// `src/reference.rs`, the lead's): add the flush allowance the docs state,
-/// e.g. `+ n·2⁻¹²⁶·max|v|` for `n` visible keys, to the bound, or have the
-/// reference flush as the kernel does; then remove the `#[ignore]`.
+/// check rejected the kernel's documented behaviour. Fixed: the mass
+/// (`reference::attention_mass_f64`) carries a flush allowance of
+/// `2⁻¹²⁶/(4ε)·|vⱼ|` per key, so `4ε·mass` covers every flushed weight.
 #[test]
-#[ignore = "fuzz finding: check_contract_with_mass has no allowance for flushed subnormal weights (see doc comment)"]
 fn contract_allows_flushed_subnormal_weights() {
     let (out, naive, ref64, mass) = flushed_weight_case();
     if let Err(e) = check_contract_with_mass(&out, &naive, &ref64, &mass) {

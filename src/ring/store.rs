@@ -1,0 +1,64 @@
+//! The ring buffer under [`RingKvCache`](crate::RingKvCache): a fixed array
+//! of positions, a write index that overwrites the oldest once full, and
+//! slice views, all without an index the compiler cannot prove in bounds (so
+//! no panic path, which the link-time no-panic proof checks).
+
+/// Up to `W` positions of `[[f32; D]; KVH]`, the oldest overwritten first.
+#[derive(Clone)]
+pub(crate) struct Ring<const W: usize, const KVH: usize, const D: usize> {
+    buf: [[[f32; D]; KVH]; W],
+    /// Positions held (`≤ W`).
+    len: usize,
+    /// Where the next position goes (`< W`, or 0 when `W = 0`); once full,
+    /// also where the oldest is.
+    next: usize,
+}
+
+impl<const W: usize, const KVH: usize, const D: usize> Ring<W, KVH, D> {
+    /// An empty ring (its storage zeroed, never read before it is written).
+    pub(crate) const fn new() -> Self {
+        Ring {
+            buf: [[[0.0; D]; KVH]; W],
+            len: 0,
+            next: 0,
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    pub(crate) fn clear(&mut self) {
+        self.len = 0;
+        self.next = 0;
+    }
+
+    /// Stores `x` as the newest position, dropping the oldest when full.
+    pub(crate) fn write(&mut self, x: [[f32; D]; KVH]) {
+        if let Some(slot) = self.buf.get_mut(self.next) {
+            *slot = x;
+        }
+        self.next = if self.next + 1 >= W { 0 } else { self.next + 1 };
+        self.len = if self.len < W { self.len + 1 } else { W };
+    }
+
+    /// The filled positions in storage order (the whole array once full).
+    pub(crate) fn as_slice(&self) -> &[[[f32; D]; KVH]] {
+        self.buf.get(..self.len).unwrap_or_default()
+    }
+
+    /// Storage index of the oldest position: 0 until the ring is full, then
+    /// the next write index.
+    pub(crate) fn oldest(&self) -> usize {
+        if self.len < W { 0 } else { self.next }
+    }
+
+    /// The positions oldest first, as two slices.
+    pub(crate) fn as_slices(&self) -> super::Halves<'_, KVH, D> {
+        let (newer, older) = self
+            .as_slice()
+            .split_at_checked(self.oldest())
+            .unwrap_or((&[], &[]));
+        (older, newer)
+    }
+}
