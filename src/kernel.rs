@@ -67,10 +67,12 @@ const TILED: bool = cfg!(any(
 /// `q_len·heads` (checked by the caller); rows past its end get none.
 #[inline(always)]
 pub(crate) fn run<W: Width>(p: &Problem<'_, W>, out: &mut [f32], mut lse: Option<&mut [f32]>) {
-    if p.q_len() == 1 {
+    if TILED && p.q_len() == 1 {
         // A decode step: one query per head, nothing to tile. The heads go
         // through the one-query path side by side, block by block, so the
         // keys and values of all heads stream through memory once, in order.
+        // (Not on microcontrollers: there memory is flat SRAM and the eight
+        // side-by-side states would double the decode step's stack.)
         let mut queries = p.queries(p.width.rows_mut(out));
         loop {
             let next: [_; TILE] = core::array::from_fn(|_| {
