@@ -66,7 +66,10 @@ use crate::softmax::softmax_slice;
 /// ```
 /// use microattn::KvCache;
 /// // 8 positions, 2 key/value heads of dimension 4: 2·8·2·4·4 = 512 bytes.
-/// assert_eq!(core::mem::size_of::<KvCache<8, 2, 4>>(), 512 + 3 * core::mem::size_of::<usize>());
+/// use core::mem::size_of;
+/// // Plus two lengths and the optional scale.
+/// let bookkeeping = 2 * size_of::<usize>() + size_of::<Option<f32>>();
+/// assert_eq!(size_of::<KvCache<8, 2, 4>>(), 512 + bookkeeping);
 /// ```
 ///
 /// # Example: prompt, then decode
