@@ -52,12 +52,14 @@ type Halves<'a, const KVH: usize, const D: usize> = (&'a [[[f32; D]; KVH]], &'a 
 ///
 /// # Memory
 /// `2·WINDOW·KVH·D·4` bytes of keys and values plus 40 bytes of bookkeeping
-/// on a 64-bit target (two write indices and fill flags, and the scale; 24
-/// on a 32-bit one, measured on `thumbv7em-none-eabihf`).
+/// on a 64-bit target (a length and a write index per array, and the scale;
+/// 24 on a 32-bit one).
 ///
 /// ```
 /// use microattn::RingKvCache;
-/// assert_eq!(core::mem::size_of::<RingKvCache<8, 2, 4>>(), 512 + 5 * core::mem::size_of::<usize>());
+/// use core::mem::size_of;
+/// let bookkeeping = 4 * size_of::<usize>() + size_of::<Option<f32>>();
+/// assert_eq!(size_of::<RingKvCache<8, 2, 4>>(), 512 + bookkeeping);
 ///
 /// // A window of 2 positions, one head of dimension 1.
 /// let mut ring = RingKvCache::<2, 1, 1>::new();
