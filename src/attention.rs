@@ -4,6 +4,7 @@
 use crate::kernel;
 use crate::layout::{Fixed, Problem};
 use crate::math;
+use crate::reference::score;
 use crate::softmax::softmax_slice;
 
 /// The default score scale `1/√head_dim` (`inf` for a zero head dimension,
@@ -204,17 +205,10 @@ pub fn attention_weights<const N: usize, const D: usize>(
     const { assert_heads::<N, 1, 1, D>() };
     for (i, (qi, wi)) in q.iter().zip(weights.iter_mut()).enumerate() {
         for (j, (w, kj)) in wi.iter_mut().zip(k).enumerate() {
-            *w = if j <= i { dot(qi, kj) * scale } else { 0.0 };
+            *w = if j <= i { score(qi, kj, scale) } else { 0.0 };
         }
         if let Some(visible) = wi.get_mut(..=i) {
             softmax_slice(visible);
         }
     }
-}
-
-/// `Σ_d q[d]·k[d]` in order of `d`, each step rounded on its own: the
-/// reference's dot product, so the weights' scores are bit-identical to it.
-#[inline(always)]
-pub(crate) fn dot(q: &[f32], k: &[f32]) -> f32 {
-    q.iter().zip(k).fold(0.0, |acc, (a, b)| acc + a * b)
 }

@@ -34,10 +34,11 @@
 //! `n` decode steps, one prefill of `n` tokens, and a prompt prefill followed
 //! by decode steps give the same bits (the property tests assert it).
 
-use crate::attention::{assert_heads, default_scale, dot};
+use crate::attention::{assert_heads, default_scale};
 use crate::error::{Buffer, Error};
 use crate::kernel;
 use crate::layout::{Fixed, Problem};
+use crate::reference::score;
 use crate::softmax::softmax_slice;
 
 /// Key/value cache of fixed capacity for incremental (token by token)
@@ -440,7 +441,7 @@ impl<const CAP: usize, const KVH: usize, const D: usize> KvCache<CAP, KVH, D> {
     /// - `weights` (optional): row `h` gets head `h`'s softmax weights over
     ///   positions `0..len`, then exact zeros up to `CAP`. They are computed
     ///   as [`attention_weights`](crate::attention_weights) computes a row
-    ///   (textbook order: scores summed in order of `d`, then
+    ///   (scores by [`reference::score`](crate::reference::score), then
     ///   [`softmax`](crate::softmax)), so they are bit-identical to the
     ///   reference's weights over the same keys. The fused kernel never
     ///   stores weights: computing them costs a second pass over the keys,
@@ -583,7 +584,7 @@ pub(crate) fn attend_one<const N: usize, const H: usize, const KVH: usize, const
             let logical = older.iter().chain(newer).map(|token| &token[g]);
             row.fill(0.0);
             for (w, kj) in row.iter_mut().zip(logical) {
-                *w = dot(qh, kj) * scale;
+                *w = score(qh, kj, scale);
             }
             if let Some(visible) = row.get_mut(..keys.len()) {
                 softmax_slice(visible);

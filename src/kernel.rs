@@ -3,7 +3,8 @@
 //! # The recipe every query follows
 //! A query that sees keys `0..visible` takes them in blocks of [`BLOCK`]
 //! starting at position 0. For each block, with `sⱼ = scale·(q·kⱼ)` summed
-//! in the textbook's order (see `simd::dot_tile`) and keys it does not see
+//! in the order of `reference::score` (`simd::dot_block` across keys,
+//! `simd::scores_across_queries` across queries) and keys it does not see
 //! masked to `-inf`:
 //!
 //! 1. `b = max sⱼ`, ignoring NaN (`-inf` if nothing is left);

@@ -5,6 +5,7 @@
 use core::num::NonZeroUsize;
 
 use crate::error::{Buffer, Error};
+use crate::simd::{Block, LANES};
 
 /// The width of one head's row: known at compile time ([`Fixed`]) or at run
 /// time ([`Dynamic`]).
@@ -357,27 +358,76 @@ pub(crate) struct KvHead<'a, W> {
     start: usize,
 }
 
+/// The key rows and the value rows of one block of positions (see
+/// [`KvHead::block`]).
+pub(crate) type BlockRows<'a, R> = (Block<'a, R>, Block<'a, R>);
+
 impl<'a, W: Width> KvHead<'a, W> {
+    /// Storage position of logical position `j < len`.
+    #[inline(always)]
+    fn stored(&self, j: usize) -> usize {
+        // `start < len` and `j < len`: one conditional subtraction wraps.
+        let stored = j + self.start;
+        if stored >= self.len {
+            stored - self.len
+        } else {
+            stored
+        }
+    }
+
+    /// Key and value rows at storage row `index`.
+    #[inline(always)]
+    fn rows_at(&self, index: usize) -> Option<(&'a W::Row, &'a W::Row)> {
+        Some((
+            self.width.row(self.k, index)?,
+            self.width.row(self.v, index)?,
+        ))
+    }
+
     /// Key and value rows at logical position `j` (`None` from `kv_len` on).
     #[inline(always)]
     pub(crate) fn at(&self, j: usize) -> Option<(&'a W::Row, &'a W::Row)> {
         if j >= self.len {
             return None;
         }
-        // `start < len` and `j < len`: one conditional subtraction wraps.
-        let stored = j + self.start;
-        let stored = if stored >= self.len {
-            stored - self.len
-        } else {
-            stored
-        };
         // No overflow: `stored < len` and `Problem::new` checked that
         // `len·stride` rows (of `head_dim` values each) fit the buffers.
-        let index = stored * self.stride + self.head;
-        Some((
-            self.width.row(self.k, index)?,
-            self.width.row(self.v, index)?,
-        ))
+        self.rows_at(self.stored(j) * self.stride + self.head)
+    }
+
+    /// The key rows and the value rows of the block of logical positions
+    /// `start..start + n` (`n ≤ BLOCK`, cut at `kv_len`), in order; slots
+    /// past them repeat the first row, for the caller to mask. `None` if
+    /// `start` is past the keys.
+    ///
+    /// Where the block does not wrap around the ring (always, for plain
+    /// order), its rows sit `kv_heads` rows apart, so each is one addition
+    /// and one bounds check away from the last.
+    #[inline(always)]
+    pub(crate) fn block(&self, start: usize, n: usize) -> Option<BlockRows<'a, W::Row>> {
+        let (k0, v0) = self.at(start)?;
+        let mut keys = [k0; LANES];
+        let mut values = [v0; LANES];
+        // `at` returned rows, so `start < len`.
+        let n = n.min(LANES).min(self.len - start);
+        let first = self.stored(start);
+        let slots = keys.iter_mut().zip(values.iter_mut()).take(n);
+        if first + n <= self.len {
+            let mut index = first * self.stride + self.head;
+            for (slot_k, slot_v) in slots.skip(1) {
+                index += self.stride;
+                if let Some((k, v)) = self.rows_at(index) {
+                    (*slot_k, *slot_v) = (k, v);
+                }
+            }
+        } else {
+            for (j, (slot_k, slot_v)) in slots.enumerate().skip(1) {
+                if let Some((k, v)) = self.at(start + j) {
+                    (*slot_k, *slot_v) = (k, v);
+                }
+            }
+        }
+        Some((keys, values))
     }
 
     /// The key rows and the value rows at positions `0..visible`, in order

@@ -64,11 +64,15 @@
 //!   overflows for any finite scores (±1e4 and beyond). The running state
 //!   starts at the first block with a score above `-inf`, so keys whose
 //!   score is `-inf` weigh exactly 0 wherever they are.
-//! - **Scores.** Each score `scale · Σ_d q_d·k_d` is summed in order of `d`
-//!   with every product and sum rounded on its own (no fused multiply-add),
-//!   exactly as the reference does, whether the lanes run across keys (one
-//!   query) or across queries (a tile of 8): scores are bit-identical to
-//!   [`reference`](mod@reference)'s on every target.
+//! - **Scores.** Each score `scale · Σ_d q_d·k_d` is summed in one fixed
+//!   order, stated by [`reference::score`]: eight partial sums (partial `r`
+//!   over the dimensions `d ≡ r mod 8`, in order of `d`), then
+//!   `((p₀ + p₁) + (p₂ + p₃)) + ((p₄ + p₅) + (p₆ + p₇))`, every product and
+//!   sum rounded on its own (no fused multiply-add). The reference does
+//!   exactly that, and so does the kernel whether the lanes run across keys
+//!   (one query: a lane per residue `r`) or across queries (a tile of 8):
+//!   scores are bit-identical to [`reference`](mod@reference)'s on every
+//!   target.
 //! - **exp.** The fused kernel uses its own lane `exp` for `x ≤ 0` (range
 //!   reduction, a degree-7 Taylor polynomial, `2ⁿ` from the exponent bits):
 //!   at most **1.1 ULP** from the f64 `exp` over every f32 in `[−104, 0]`
@@ -101,7 +105,7 @@
 //!   opposite signs cancel, which the fuzz target found (the case is a test
 //!   in `tests/edge_cases.rs`). (Scores of ±1e4 carry an absolute rounding
 //!   of about 1e-3 each, which dominates the error there; that is why the
-//!   scores themselves are summed in the textbook's order.)
+//!   scores themselves are summed in the reference's order.)
 //!   [`reference::check_contract_with_mass`] is this inequality as code, and
 //!   the property tests hold every kernel to it;
 //!   [`reference::check_contract`] is the stricter `|ref64|` form.

@@ -5,7 +5,8 @@
 //! for each query, the full row of scores `sⱼ = scale · Σ_d q_d·kⱼ_d` over
 //! the visible keys `j ≤ i`, the row maximum `m`, `eⱼ = exp(sⱼ − m)`, the
 //! normaliser `z = Σⱼ eⱼ`, and `out = Σⱼ (eⱼ / z) · vⱼ` — every sum a plain
-//! left-to-right loop, no lanes, no fused multiply-add, no blocking.
+//! left-to-right loop (the dot products in the eight partial sums that
+//! [`score`] states), no lanes, no fused multiply-add, no blocking.
 //! Obviously correct beats fast here; tests, benches and the host example
 //! compare the fast kernels with these.
 //!
@@ -73,11 +74,47 @@ impl Real for f64 {
     }
 }
 
-/// `Σ_d q_d·k_d`, left to right, in `T`.
+/// Number of partial sums in a dot product (see [`score`]).
+const PARTIALS: usize = 8;
+
+/// `Σ_d q_d·k_d` in `T`, in the crate's summation order (see [`score`]):
+/// partial `r` sums the products with `d ≡ r (mod 8)` left to right from
+/// zero, then `((p₀ + p₁) + (p₂ + p₃)) + ((p₄ + p₅) + (p₆ + p₇))`.
 fn dot<T: Real>(q: &[f32], k: &[f32]) -> T {
-    q.iter().zip(k).fold(T::ZERO, |acc, (&a, &b)| {
-        acc + T::from_f32(a) * T::from_f32(b)
-    })
+    let mut p = [T::ZERO; PARTIALS];
+    for (qc, kc) in q.chunks(PARTIALS).zip(k.chunks(PARTIALS)) {
+        for (p, (&a, &b)) in p.iter_mut().zip(qc.iter().zip(kc)) {
+            *p = *p + T::from_f32(a) * T::from_f32(b);
+        }
+    }
+    let [p0, p1, p2, p3, p4, p5, p6, p7] = p;
+    ((p0 + p1) + (p2 + p3)) + ((p4 + p5) + (p6 + p7))
+}
+
+/// The score `scale · q·k` of a query row against a key row, as every
+/// kernel of the crate (fast or reference) computes it, bit for bit.
+///
+/// The products `q_d·k_d` are summed in eight partial sums: partial `r`
+/// takes the dimensions `d ≡ r (mod 8)` in increasing order, starting from
+/// `0.0`; then `((p₀ + p₁) + (p₂ + p₃)) + ((p₄ + p₅) + (p₆ + p₇))`; then
+/// the product with `scale`. Every product and sum is rounded on its own
+/// (no fused multiply-add). Rows of different lengths use the shorter one.
+///
+/// Why this order rather than one left-to-right sum: it is just as easy to
+/// state and its rounding error grows with `D/8 + 3` rather than `D`, and
+/// it is the order lanes compute fastest both across keys (a decode step:
+/// eight dimensions of one key per lane, then a transpose) and across
+/// queries (a prefill tile). Because every path uses it, scores are the
+/// same bits in the reference and in every fast path, on every target.
+///
+/// ```
+/// use microattn::reference::score;
+/// let q = [1.0f32, 2.0, 3.0];
+/// let k = [4.0f32, 5.0, 6.0];
+/// assert_eq!(score(&q, &k, 0.5), 16.0);
+/// ```
+pub fn score(q: &[f32], k: &[f32], scale: f32) -> f32 {
+    dot::<f32>(q, k) * scale
 }
 
 /// The largest score (NaN never wins; `-inf` for none).

@@ -3,8 +3,8 @@
 //! Rows are plain `&[f32]` (or `&[f32; D]`) of any length. Along a row
 //! (accumulator updates, rescale, division, maximum) whole lanes run on
 //! [`Lane`] (`wide::f32x8`), a 4-value step on `f32x4` where it fits, and the
-//! rest in scalar code. Scores run across keys instead: one key per lane (see
-//! [`dot_tile`]), so any head dimension fills the lanes. `wide` picks its backend
+//! rest in scalar code. A block's scores end with one key per lane (see
+//! [`dot_block`]), so the softmax of a block runs on lanes. `wide` picks its backend
 //! when it is compiled (`target_feature`), so the same source becomes AVX2+FMA
 //! (`-C target-cpu=x86-64-v3`), 2×SSE2, NEON, simd128 or scalar arrays on a
 //! microcontroller.
@@ -92,41 +92,55 @@ fn chunk(row: &[f32], c: usize) -> [f32; LANES] {
         .unwrap_or([0.0; LANES])
 }
 
-/// The scores `scale · Σ_d q[d]·k[d]` of a tile of queries against a block
-/// of keys: lane `j` of entry `t` is query `t` against key `j`.
+/// The scores `scale · q·k` of one query against a block of keys, one key
+/// per lane, each the bits of [`crate::reference::score`].
 ///
-/// Lanes run across keys, not across the head dimension, so each score is
-/// summed exactly as the textbook does it: `((0 + q₀k₀) + q₁k₁) + …` in
-/// order of `d`, each product and sum rounded on its own (no fused
-/// multiply-add), then multiplied by `scale`. The scores are therefore
-/// bit-identical to [`crate::reference`]'s on every target. Keys are turned
-/// into lanes 8 dimensions at a time by a transpose, shared by the whole
-/// tile; the queries' sums are independent chains, so they overlap.
+/// That order (eight partial sums, partial `r` over the dimensions
+/// `d ≡ r (mod 8)`, then a fixed tree) is what lanes compute directly: for
+/// each key, one lane per residue `r`, a multiply and an add per 8
+/// dimensions (each rounded on its own, no fused multiply-add); the eight
+/// keys' partials are then transposed once so that lane `j` holds key `j`'s
+/// partials, and the tree adds them lane-wise. A head dimension that is not
+/// a multiple of 8 ends in a zero-padded chunk, whose padded lanes add
+/// `0·0 = +0` to a partial that started at `+0` and so cannot change it.
 #[inline(always)]
-pub(crate) fn dot_tile<R: ?Sized + AsRef<[f32]>, const T: usize>(
-    queries: &[&R; T],
+pub(crate) fn dot_block<R: ?Sized + AsRef<[f32]>>(
+    q: &R,
     keys: &Block<'_, R>,
     scale: f32,
-) -> [Scores; T] {
-    let mut acc = [Lane::ZERO; T];
-    let len = queries.first().map_or(0, |q| q.as_ref().len());
-    let whole = len / LANES;
-    for c in 0..whole {
-        let dims = Lane::transpose(keys.map(|k| Lane::from(chunk(k.as_ref(), c))));
-        for (a, q) in acc.iter_mut().zip(queries) {
-            for (&qd, kd) in chunk(q.as_ref(), c).iter().zip(&dims) {
-                *a += Lane::splat(qd) * *kd;
-            }
+) -> Scores {
+    let (q_lanes, q_tail) = q.as_ref().as_chunks::<LANES>();
+    // A plain loop, not `keys.map`: the closure of an array map is not
+    // always inlined, and then this loop stops being straight-line code.
+    let mut partials = [Lane::ZERO; LANES];
+    for (acc, k) in partials.iter_mut().zip(keys) {
+        let (k_lanes, k_tail) = k.as_ref().as_chunks::<LANES>();
+        for (qc, kc) in q_lanes.iter().zip(k_lanes) {
+            *acc += Lane::from(*qc) * Lane::from(*kc);
+        }
+        if !q_tail.is_empty() {
+            *acc += Lane::from(padded(q_tail)) * Lane::from(padded(k_tail));
         }
     }
-    for d in whole * LANES..len {
-        let kd = Lane::from(keys.map(|k| k.as_ref().get(d).copied().unwrap_or(0.0)));
-        for (a, q) in acc.iter_mut().zip(queries) {
-            let qd = q.as_ref().get(d).copied().unwrap_or(0.0);
-            *a += Lane::splat(qd) * kd;
-        }
+    Scores(partial_tree(Lane::transpose(partials)) * Lane::splat(scale))
+}
+
+/// `((p₀ + p₁) + (p₂ + p₃)) + ((p₄ + p₅) + (p₆ + p₇))`, lane-wise: the end
+/// of every score (see [`crate::reference::score`]).
+#[inline(always)]
+fn partial_tree(p: [Lane; LANES]) -> Lane {
+    let [p0, p1, p2, p3, p4, p5, p6, p7] = p;
+    ((p0 + p1) + (p2 + p3)) + ((p4 + p5) + (p6 + p7))
+}
+
+/// A row's tail (fewer than [`LANES`] values) padded with zeros.
+#[inline(always)]
+fn padded(tail: &[f32]) -> [f32; LANES] {
+    let mut lane = [0.0; LANES];
+    for (l, &x) in lane.iter_mut().zip(tail) {
+        *l = x;
     }
-    acc.map(|a| Scores(a * Lane::splat(scale)))
+    lane
 }
 
 /// `acc[i] += Σ_{j<n} p[j] · values[j][i]`, for each `i` the terms added

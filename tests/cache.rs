@@ -197,8 +197,8 @@ fn promises<const H: usize, const KVH: usize, const D: usize>(
     lse_close(&s, &whole.lse).map_err(|e| what(&e))
 }
 
-/// Each head's log-sum-exp against f64 `ln Σ exp(s)` of the textbook scores
-/// (computed from f32 scores summed in order, as the kernel does): within
+/// Each head's log-sum-exp against f64 `ln Σ exp(s)` of the f32 scores
+/// (`reference::score`, the bits the kernel computes): within
 /// 8ε·(|lse| + 1), the error of one `ln` plus the sum's rounding.
 fn lse_close<const H: usize, const KVH: usize, const D: usize>(
     s: &Seq<H, KVH, D>,
@@ -210,10 +210,7 @@ fn lse_close<const H: usize, const KVH: usize, const D: usize>(
             let g = h / (H / KVH);
             let scores: Vec<f64> = s.k[..=t]
                 .iter()
-                .map(|kt| {
-                    let dot = qh.iter().zip(&kt[g]).fold(0.0f32, |a, (x, y)| a + x * y);
-                    f64::from(dot * scale)
-                })
+                .map(|kt| f64::from(microattn::reference::score(qh, &kt[g], scale)))
                 .collect();
             let m = scores.iter().copied().fold(f64::NEG_INFINITY, f64::max);
             let want = m + scores.iter().map(|x| (x - m).exp()).sum::<f64>().ln();

@@ -11,10 +11,14 @@
 //! - a query computed on its own (one query against its prefix, as in a
 //!   decode step) gives the bits it gets inside a whole run (tiles of
 //!   queries on lanes);
-//! - the fast `softmax` gives the bits of `reference::softmax`.
+//! - the fast `softmax` gives the bits of `reference::softmax`;
+//! - a score is the bits of `reference::score` in both kernel paths (seen
+//!   through the log-sum-exp of a query that sees one key, which is its
+//!   score), and `reference::score` sums in the order it documents.
 //!
 //! None of these compares a fast kernel with the reference (lanes and FMA
-//! round differently), except `softmax`, whose bit-identity is documented.
+//! round differently), except `softmax` and the scores, whose bit-identity
+//! is documented.
 //! Each check is also shown to fail on a deliberately broken kernel.
 
 mod common;
@@ -255,4 +259,83 @@ fn one_query_check_catches_a_path_dependent_kernel() {
     let c = sample(9, 9, 1, 1, 8);
     assert!(one_query_at_a_time(FAST, &c).is_ok());
     assert!(one_query_at_a_time(path_dependent, &c).is_err());
+}
+
+/// Values in [-1, 1) with a wide spread of magnitudes (so that the order of
+/// a sum changes its rounding), from xorshift64.
+fn spread_values<const N: usize>(seed: &mut u64) -> [f32; N] {
+    core::array::from_fn(|_| {
+        *seed ^= *seed << 13;
+        *seed ^= *seed >> 7;
+        *seed ^= *seed << 17;
+        let unit = (*seed >> 40) as f32 / (1u32 << 23) as f32 - 1.0;
+        unit * 2f32.powi((*seed % 24) as i32 - 12)
+    })
+}
+
+/// `reference::score` by its documented recipe, written out: partial `r`
+/// over `d ≡ r (mod 8)` from 0.0, the fixed tree, then the scale.
+fn score_by_recipe(q: &[f32], k: &[f32], scale: f32) -> f32 {
+    let mut p = [0.0f32; 8];
+    for (d, (a, b)) in q.iter().zip(k).enumerate() {
+        p[d % 8] += a * b;
+    }
+    (((p[0] + p[1]) + (p[2] + p[3])) + ((p[4] + p[5]) + (p[6] + p[7]))) * scale
+}
+
+/// For one head dimension: eight query heads over one key (GQA 8:1), run
+/// as a prefill (a full tile, lanes across queries) and as a decode step
+/// (the one-query path, lanes across keys). Each query sees one key, so its
+/// log-sum-exp is its score, which must be the bits of `reference::score`
+/// and of the recipe. Returns how many of the scores a plain left-to-right
+/// sum would have got wrong (so the caller can check the test discriminates).
+fn scores_are_the_reference_bits<const D: usize>(seed: &mut u64) -> usize {
+    let mut differs = 0;
+    for _ in 0..64 {
+        let q: [[f32; D]; 8] = core::array::from_fn(|_| spread_values(seed));
+        let k: [[f32; D]; 1] = [spread_values(seed)];
+        let v: [[f32; D]; 1] = [spread_values(seed)];
+        let scale = microattn::default_scale(D);
+        let mut out = [[[0.0f32; D]; 8]; 1];
+        let mut tile_lse = [[0.0f32; 8]; 1];
+        let mut cache = microattn::KvCache::<4, 1, D>::new();
+        cache
+            .prefill(&[q], &[k], &[v], &mut out, Some(&mut tile_lse))
+            .unwrap();
+        let mut step_lse = [0.0f32; 8];
+        let mut cache = microattn::KvCache::<4, 1, D>::new();
+        cache
+            .step(&q, &k, &v, &mut out[0], None, Some(&mut step_lse))
+            .unwrap();
+        for (h, qh) in q.iter().enumerate() {
+            let want = microattn::reference::score(qh, &k[0], scale);
+            assert_eq!(want.to_bits(), score_by_recipe(qh, &k[0], scale).to_bits());
+            assert_eq!(
+                tile_lse[0][h].to_bits(),
+                want.to_bits(),
+                "tile, D = {D}, head {h}"
+            );
+            assert_eq!(
+                step_lse[h].to_bits(),
+                want.to_bits(),
+                "step, D = {D}, head {h}"
+            );
+            let sequential = qh.iter().zip(&k[0]).fold(0.0f32, |s, (a, b)| s + a * b) * scale;
+            differs += usize::from(sequential.to_bits() != want.to_bits());
+        }
+    }
+    differs
+}
+
+#[test]
+fn scores_are_the_reference_bits_in_both_paths() {
+    let mut seed = 0x5eed_0f_5c0e;
+    assert_eq!(scores_are_the_reference_bits::<1>(&mut seed), 0);
+    // From 3 dimensions on the tree adds in another order than a
+    // left-to-right sum, so the order shows.
+    assert!(scores_are_the_reference_bits::<5>(&mut seed) > 0);
+    assert!(scores_are_the_reference_bits::<12>(&mut seed) > 0);
+    assert!(scores_are_the_reference_bits::<64>(&mut seed) > 0);
+    assert!(scores_are_the_reference_bits::<67>(&mut seed) > 0);
+    assert!(scores_are_the_reference_bits::<136>(&mut seed) > 0);
 }

@@ -3,7 +3,7 @@
 //! on targets without SIMD lanes.
 
 use crate::layout::{KvHead, Width};
-use crate::simd::{self, Block};
+use crate::simd;
 use crate::softmax::{Finish, Online, Rescale};
 
 use super::BLOCK;
@@ -43,20 +43,12 @@ impl<'a, 'o, W: Width> Lone<'a, 'o, W> {
         if start >= self.visible {
             return;
         }
-        let Some((k0, v0)) = self.kv.at(start) else {
-            return;
-        };
         let n = (self.visible - start).min(BLOCK);
         // Slots past `n` repeat the first row; `n` keeps them out of the sums.
-        let mut keys: Block<'_, W::Row> = [k0; BLOCK];
-        let mut values: Block<'_, W::Row> = [v0; BLOCK];
-        let slots = keys.iter_mut().zip(values.iter_mut()).enumerate();
-        for (j, (slot_k, slot_v)) in slots.take(n).skip(1) {
-            if let Some((k, v)) = self.kv.at(start + j) {
-                (*slot_k, *slot_v) = (k, v);
-            }
-        }
-        let [scores] = simd::dot_tile(&[self.q], &keys, scale);
+        let Some((keys, values)) = self.kv.block(start, n) else {
+            return;
+        };
+        let scores = simd::dot_block(self.q, &keys, scale);
         let scores = scores.masked(n);
         match self.state.enter_block(scores.max()) {
             Rescale::Start => self.out.as_mut().fill(-0.0),

@@ -11,9 +11,11 @@ use super::{BLOCK, TILE};
 /// seeing keys `0..tile[t].visible` (never decreasing with `t`); writes
 /// their outputs and returns their final states.
 ///
-/// Up to 64 dimensions of the queries are kept transposed for the tile
+/// Up to 128 dimensions of the queries are kept transposed for the tile
 /// (`simd::QueryTile`), in a buffer sized to the head dimension (a constant
-/// branch for a fixed one), so small heads do not pay for a 2 KB buffer.
+/// branch for a fixed one), so small heads do not pay for a 4 KB buffer.
+/// (Scores read the transpose once per key, so dimensions past those kept
+/// are transposed again for every key.)
 #[inline(always)]
 pub(crate) fn attend<W: Width>(
     tile: &mut [Query<'_, '_, W::Row, W::Row>; TILE],
@@ -23,7 +25,8 @@ pub(crate) fn attend<W: Width>(
     match tile[0].q.as_ref().len() {
         0..=16 => attend_kept::<W, 2>(tile, kv, scale),
         17..=32 => attend_kept::<W, 4>(tile, kv, scale),
-        _ => attend_kept::<W, 8>(tile, kv, scale),
+        33..=64 => attend_kept::<W, 8>(tile, kv, scale),
+        _ => attend_kept::<W, 16>(tile, kv, scale),
     }
 }
 
@@ -42,17 +45,11 @@ fn attend_kept<W: Width, const KEPT: usize>(
     let mut l = Lanes::splat(0.0);
     let mut start = 0;
     while start < last {
-        let Some((k0, v0)) = kv.at(start) else { break };
         // Slots past the last key any query sees repeat the first row; the
         // mask keeps them out.
-        let mut keys = [k0; BLOCK];
-        let mut values = [v0; BLOCK];
-        let slots = keys.iter_mut().zip(values.iter_mut()).enumerate();
-        for (j, (slot_k, slot_v)) in slots.take(last - start).skip(1) {
-            if let Some((k, v)) = kv.at(start + j) {
-                (*slot_k, *slot_v) = (k, v);
-            }
-        }
+        let Some((keys, values)) = kv.block(start, last - start) else {
+            break;
+        };
         let mut scores = simd::scores_across_queries(&queries, &keys, scale);
         // Keys of this block each query sees (0 to 8).
         let seen = visible.map(|v| v.saturating_sub(start).min(BLOCK) as f32);

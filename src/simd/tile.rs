@@ -10,7 +10,7 @@
 //! in the one-query path (`Scores`, lanes across keys): that is what makes a
 //! query's result independent of the path that computed it.
 
-use super::{LANES, Lane, axpy_tail, chunk, exp};
+use super::{LANES, Lane, axpy_tail, chunk, exp, partial_tree};
 
 /// One value per query of a full tile.
 #[derive(Clone, Copy, Debug)]
@@ -143,44 +143,49 @@ impl<'a, R: ?Sized + AsRef<[f32]>, const KEPT: usize> QueryTile<'a, R, KEPT> {
     }
 }
 
-/// The scores `scale · Σ_d q_t[d]·k_j[d]` of a full tile of queries against
-/// a block of keys: entry `j`, lane `t` is query `t` against key `j`.
+/// The scores `scale · q_t·k_j` of a full tile of queries against a block
+/// of keys: entry `j`, lane `t` is query `t` against key `j`, the bits of
+/// [`crate::reference::score`].
 ///
-/// Lanes run across queries: each step multiplies one dimension of all
-/// eight queries (a lane of the tile's transpose) by one key's value
-/// broadcast, then adds — one product and one sum per lane, each rounded on
-/// its own, in order of `d`, exactly the textbook's (and `dot_tile`'s)
-/// sequence, so the scores are the same bits. Eight keys give eight
-/// independent sums per step.
+/// Lanes run across queries: for each key, eight partial sums (partial `r`
+/// over the dimensions `d ≡ r (mod 8)`), each step multiplying one
+/// dimension of all eight queries (a lane of the tile's transpose) by the
+/// key's value broadcast, then adding — one product and one sum per lane,
+/// each rounded on its own, in order of `d` within each partial. The eight
+/// partials are independent chains, and the same tree as the one-query
+/// path's `dot_block` ends each score.
 #[inline(always)]
 pub(crate) fn scores_across_queries<R: ?Sized + AsRef<[f32]>, const KEPT: usize>(
     tile: &QueryTile<'_, R, KEPT>,
     keys: &[&R; LANES],
     scale: f32,
 ) -> [Lanes; LANES] {
-    let mut acc = [Lane::ZERO; LANES];
     let len = tile.queries[0].as_ref().len();
     let whole = len / LANES;
-    for c in 0..whole {
-        let dims = tile.chunk(c);
-        for (dd, qd) in dims.iter().enumerate() {
-            for (a, k) in acc.iter_mut().zip(keys) {
-                let kd = k.as_ref().get(c * LANES + dd).copied().unwrap_or(0.0);
-                *a += *qd * Lane::splat(kd);
+    // A plain loop, not `keys.map`: the closure of an array map is not
+    // always inlined.
+    let mut scores = [Lanes(Lane::ZERO); LANES];
+    for (score, k) in scores.iter_mut().zip(keys) {
+        let k = k.as_ref();
+        let mut p = [Lane::ZERO; LANES];
+        for c in 0..whole {
+            let dims = tile.chunk(c);
+            for ((p, qd), &kd) in p.iter_mut().zip(&dims).zip(&chunk(k, c)) {
+                *p += *qd * Lane::splat(kd);
             }
         }
-    }
-    for d in whole * LANES..len {
-        let qd = Lane::from(
-            tile.queries
-                .map(|q| q.as_ref().get(d).copied().unwrap_or(0.0)),
-        );
-        for (a, k) in acc.iter_mut().zip(keys) {
-            let kd = k.as_ref().get(d).copied().unwrap_or(0.0);
-            *a += qd * Lane::splat(kd);
+        let tail = k.get(whole * LANES..len).unwrap_or_default();
+        for (r, (p, &kd)) in p.iter_mut().zip(tail).enumerate() {
+            let d = whole * LANES + r;
+            let qd = Lane::from(
+                tile.queries
+                    .map(|q| q.as_ref().get(d).copied().unwrap_or(0.0)),
+            );
+            *p += qd * Lane::splat(kd);
         }
+        *score = Lanes(partial_tree(p) * Lane::splat(scale));
     }
-    acc.map(|a| Lanes(a * Lane::splat(scale)))
+    scores
 }
 
 /// `out_t[i] += Σ_j p[j][t] · values[j][i]` for a full tile and a full block

@@ -282,8 +282,7 @@ fn nan_policy(shape: &Shape, q: &[f32], k: &[f32], v: &[f32], out: &[f32]) {
                 .chain(vals.iter().copied().flatten())
                 .all(|x| x.is_finite());
             let scores_finite = keys.iter().all(|kr| {
-                let s = qr.iter().zip(kr.iter()).fold(0.0f32, |acc, (a, b)| acc + a * b);
-                (s * shape.scale).is_finite()
+                microattn::reference::score(qr, kr, shape.scale).is_finite()
             });
             let v_bound = f32::MAX / visible as f32;
             let v_small = vals.iter().copied().flatten().all(|x| x.abs() <= v_bound);
