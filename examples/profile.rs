@@ -140,6 +140,7 @@ fn decode<const L: usize, const KVH: usize>(iters: u32) -> (f64, f64) {
 
 /// The decode shapes: name, `L`, `KVH`.
 const DECODE: &[(&str, usize, usize)] = &[
+    ("decode_l64_kvh8", 64, 8),
     ("decode_l512_kvh8", 512, 8),
     ("decode_l2048_kvh8", 2048, 8),
     ("decode_l2048_kvh2", 2048, 2),
@@ -148,6 +149,7 @@ const DECODE: &[(&str, usize, usize)] = &[
 /// Runs a decode shape; `None` if `name` is not one.
 fn run_decode(name: &str, iters: u32) -> Option<(usize, f64, f64)> {
     let (secs, sum) = match name {
+        "decode_l64_kvh8" => decode::<64, 8>(iters),
         "decode_l512_kvh8" => decode::<512, 8>(iters),
         "decode_l2048_kvh8" => decode::<2048, 8>(iters),
         "decode_l2048_kvh2" => decode::<2048, 2>(iters),

@@ -54,11 +54,7 @@ pub(crate) const TILE: usize = simd::LANES;
 /// has real SIMD lanes. On microcontrollers the lanes are plain arrays, so
 /// the tile's transposes buy nothing and its working set (about 1 KB of
 /// scores, weights and transposed queries) would triple the kernel's stack.
-const TILED: bool = cfg!(any(
-    target_feature = "sse2",
-    target_feature = "neon",
-    target_feature = "simd128"
-));
+const TILED: bool = simd::VECTOR;
 
 /// Runs causal attention on a checked problem, writing every output value.
 ///
@@ -68,7 +64,19 @@ const TILED: bool = cfg!(any(
 /// `q_len·heads` (checked by the caller); rows past its end get none.
 #[inline(always)]
 pub(crate) fn run<W: Width>(p: &Problem<'_, W>, out: &mut [f32], mut lse: Option<&mut [f32]>) {
-    if TILED && p.q_len() == 1 {
+    if !TILED {
+        // Microcontrollers: every query through the one-query path, one at a
+        // time in row order (tiles would only hold eight queries' state on
+        // the stack).
+        for (q, kv) in p.queries(p.width.rows_mut(out)) {
+            let state = single::attend(q.q, q.out, q.visible, kv, p.scale);
+            if let Some(slot) = lse.as_deref_mut().and_then(|l| l.get_mut(q.row)) {
+                *slot = state.log_sum_exp();
+            }
+        }
+        return;
+    }
+    if p.q_len() == 1 {
         // A decode step: one query per head, nothing to tile. The heads go
         // through the one-query path side by side, block by block, so the
         // keys and values of all heads stream through memory once, in order.

@@ -26,6 +26,17 @@ type Lane = f32x8;
 /// Number of `f32` values in one [`Lane`].
 pub(crate) const LANES: usize = 8;
 
+/// Whether `wide` runs [`Lane`] on real SIMD registers (SSE2 or AVX, NEON,
+/// simd128). Elsewhere (microcontrollers) a lane is a plain array of eight
+/// scalars, so shuffles are copies and unrolled lane loops are only code:
+/// the kernel then picks the loops that are cheapest in scalar code, with
+/// the same operations in the same order (the same bits).
+pub(crate) const VECTOR: bool = cfg!(any(
+    target_feature = "sse2",
+    target_feature = "neon",
+    target_feature = "simd128"
+));
+
 /// A half lane, for a row's tail of 4 to 7 values.
 type Half = f32x4;
 
@@ -109,20 +120,41 @@ pub(crate) fn dot_block<R: ?Sized + AsRef<[f32]>>(
     keys: &Block<'_, R>,
     scale: f32,
 ) -> Scores {
-    let (q_lanes, q_tail) = q.as_ref().as_chunks::<LANES>();
-    // A plain loop, not `keys.map`: the closure of an array map is not
-    // always inlined, and then this loop stops being straight-line code.
-    let mut partials = [Lane::ZERO; LANES];
-    for (acc, k) in partials.iter_mut().zip(keys) {
-        let (k_lanes, k_tail) = k.as_ref().as_chunks::<LANES>();
-        for (qc, kc) in q_lanes.iter().zip(k_lanes) {
-            *acc += Lane::from(*qc) * Lane::from(*kc);
+    let q = q.as_ref();
+    if VECTOR {
+        // A plain loop, not `keys.map`: the closure of an array map is not
+        // always inlined, and then this loop stops being straight-line code.
+        let mut partials = [Lane::ZERO; LANES];
+        for (p, k) in partials.iter_mut().zip(keys) {
+            *p = partials_of(q, k.as_ref());
         }
-        if !q_tail.is_empty() {
-            *acc += Lane::from(padded(q_tail)) * Lane::from(padded(k_tail));
+        Scores(partial_tree(Lane::transpose(partials)) * Lane::splat(scale))
+    } else {
+        // Scalar lanes: the same tree and product, one key at a time, with
+        // no transpose (its copies) and one key's partials live at a time.
+        let mut scores = [0.0; LANES];
+        for (score, k) in scores.iter_mut().zip(keys) {
+            let [p0, p1, p2, p3, p4, p5, p6, p7] = partials_of(q, k.as_ref()).to_array();
+            *score = (((p0 + p1) + (p2 + p3)) + ((p4 + p5) + (p6 + p7))) * scale;
         }
+        Scores(Lane::from(scores))
     }
-    Scores(partial_tree(Lane::transpose(partials)) * Lane::splat(scale))
+}
+
+/// The eight partial sums of `q·k`, lane `r` summing `q_d·k_d` for
+/// `d ≡ r (mod 8)` in order of `d`, from `+0.0`.
+#[inline(always)]
+fn partials_of(q: &[f32], k: &[f32]) -> Lane {
+    let (q_lanes, q_tail) = q.as_chunks::<LANES>();
+    let (k_lanes, k_tail) = k.as_chunks::<LANES>();
+    let mut acc = Lane::ZERO;
+    for (qc, kc) in q_lanes.iter().zip(k_lanes) {
+        acc += Lane::from(*qc) * Lane::from(*kc);
+    }
+    if !q_tail.is_empty() {
+        acc += Lane::from(padded(q_tail)) * Lane::from(padded(k_tail));
+    }
+    acc
 }
 
 /// `((p₀ + p₁) + (p₂ + p₃)) + ((p₄ + p₅) + (p₆ + p₇))`, lane-wise: the end
@@ -163,13 +195,7 @@ pub(crate) fn axpy_block<R: ?Sized + AsRef<[f32]> + AsMut<[f32]>>(
         let mut sum = Lane::from(*a);
         // A full block as a loop of constant length unrolls on SIMD targets;
         // where lanes are plain arrays that copy would only double the code.
-        if n == LANES
-            && cfg!(any(
-                target_feature = "sse2",
-                target_feature = "neon",
-                target_feature = "simd128"
-            ))
-        {
+        if n == LANES && VECTOR {
             for (&pj, v) in p.iter().zip(values) {
                 sum = Lane::splat(pj).mul_add(Lane::from(chunk(v.as_ref(), c)), sum);
             }
