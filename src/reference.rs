@@ -77,14 +77,15 @@ impl Real for f64 {
 /// Number of partial sums in a dot product (see [`score`]).
 const PARTIALS: usize = 8;
 
-/// `Σ_d q_d·k_d` in `T`, in the crate's summation order (see [`score`]):
-/// partial `r` sums the products with `d ≡ r (mod 8)` left to right from
-/// zero, then `((p₀ + p₁) + (p₂ + p₃)) + ((p₄ + p₅) + (p₆ + p₇))`.
+/// `Σ_d q_d·k_d` in `T`, in the crate's summation order (see [`score`]).
 fn dot<T: Real>(q: &[f32], k: &[f32]) -> T {
     let mut p = [T::ZERO; PARTIALS];
-    for (qc, kc) in q.chunks(PARTIALS).zip(k.chunks(PARTIALS)) {
-        for (p, (&a, &b)) in p.iter_mut().zip(qc.iter().zip(kc)) {
-            *p = *p + T::from_f32(a) * T::from_f32(b);
+    for (c, (qc, kc)) in q.chunks(PARTIALS).zip(k.chunks(PARTIALS)).enumerate() {
+        for (r, p) in p.iter_mut().enumerate() {
+            // Past the end of a row, both are 0 (the padding).
+            let a = qc.get(r).map_or(T::ZERO, |&a| T::from_f32(a));
+            let b = kc.get(r).map_or(T::ZERO, |&b| T::from_f32(b));
+            *p = if c == 0 { a * b } else { *p + a * b };
         }
     }
     let [p0, p1, p2, p3, p4, p5, p6, p7] = p;
@@ -94,18 +95,23 @@ fn dot<T: Real>(q: &[f32], k: &[f32]) -> T {
 /// The score `scale · q·k` of a query row against a key row, as every
 /// kernel of the crate (fast or reference) computes it, bit for bit.
 ///
-/// The products `q_d·k_d` are summed in eight partial sums: partial `r`
-/// takes the dimensions `d ≡ r (mod 8)` in increasing order, starting from
-/// `0.0`; then `((p₀ + p₁) + (p₂ + p₃)) + ((p₄ + p₅) + (p₆ + p₇))`; then
-/// the product with `scale`. Every product and sum is rounded on its own
-/// (no fused multiply-add). Rows of different lengths use the shorter one.
+/// The rows are padded with zeros to a multiple of 8 dimensions. The
+/// products `q_d·k_d` are summed in eight partial sums: partial `r` is
+/// `q_r·k_r + q_{r+8}·k_{r+8} + …`, left to right from its first product;
+/// then `((p₀ + p₁) + (p₂ + p₃)) + ((p₄ + p₅) + (p₆ + p₇))`; then the
+/// product with `scale`. Every product and sum is rounded on its own (no
+/// fused multiply-add). Rows of different lengths use the shorter one.
 ///
 /// Why this order rather than one left-to-right sum: it is just as easy to
-/// state and its rounding error grows with `D/8 + 3` rather than `D`, and
-/// it is the order lanes compute fastest both across keys (a decode step:
-/// eight dimensions of one key per lane, then a transpose) and across
-/// queries (a prefill tile). Because every path uses it, scores are the
-/// same bits in the reference and in every fast path, on every target.
+/// state, its rounding error grows with `D/8 + 3` rather than `D`, and it is
+/// the order lanes compute fastest both across keys (a decode step: eight
+/// dimensions of one key per lane, then a transpose) and across queries (a
+/// prefill tile: eight independent chains per key), with one addition fewer
+/// per key than a sum started from `0.0`. Because every path uses it,
+/// scores are the same bits in the reference and in every fast path, on
+/// every target. (Starting from the first product rather than from `0.0`
+/// can give a score of `-0.0` where a textbook sum gives `+0.0`; the two
+/// weigh the same, so no output or log-sum-exp can tell.)
 ///
 /// ```
 /// use microattn::reference::score;

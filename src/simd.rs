@@ -106,14 +106,12 @@ fn chunk(row: &[f32], c: usize) -> [f32; LANES] {
 /// The scores `scale · q·k` of one query against a block of keys, one key
 /// per lane, each the bits of [`crate::reference::score`].
 ///
-/// That order (eight partial sums, partial `r` over the dimensions
-/// `d ≡ r (mod 8)`, then a fixed tree) is what lanes compute directly: for
-/// each key, one lane per residue `r`, a multiply and an add per 8
-/// dimensions (each rounded on its own, no fused multiply-add); the eight
-/// keys' partials are then transposed once so that lane `j` holds key `j`'s
-/// partials, and the tree adds them lane-wise. A head dimension that is not
-/// a multiple of 8 ends in a zero-padded chunk, whose padded lanes add
-/// `0·0 = +0` to a partial that started at `+0` and so cannot change it.
+/// That order (rows zero-padded to whole lanes, eight partial sums, partial
+/// `r` over the dimensions `d ≡ r (mod 8)`, then a fixed tree) is what
+/// lanes compute directly: for each key, one lane per residue `r`, a
+/// multiply and an add per 8 dimensions (each rounded on its own, no fused
+/// multiply-add); the eight keys' partials are then transposed once so that
+/// lane `j` holds key `j`'s partials, and the tree adds them lane-wise.
 #[inline(always)]
 pub(crate) fn dot_block<R: ?Sized + AsRef<[f32]>>(
     q: &R,
@@ -141,20 +139,26 @@ pub(crate) fn dot_block<R: ?Sized + AsRef<[f32]>>(
     }
 }
 
-/// The eight partial sums of `q·k`, lane `r` summing `q_d·k_d` for
-/// `d ≡ r (mod 8)` in order of `d`, from `+0.0`.
+/// The eight partial sums of `q·k` (rows zero-padded to whole lanes):
+/// lane `r` sums `q_d·k_d` for `d ≡ r (mod 8)` in order of `d`, starting
+/// from its first product.
 #[inline(always)]
 fn partials_of(q: &[f32], k: &[f32]) -> Lane {
     let (q_lanes, q_tail) = q.as_chunks::<LANES>();
     let (k_lanes, k_tail) = k.as_chunks::<LANES>();
-    let mut acc = Lane::ZERO;
-    for (qc, kc) in q_lanes.iter().zip(k_lanes) {
-        acc += Lane::from(*qc) * Lane::from(*kc);
+    let whole = q_lanes.iter().zip(k_lanes);
+    let mut products = whole.map(|(qc, kc)| Lane::from(*qc) * Lane::from(*kc));
+    let first = match products.next() {
+        Some(first) => first,
+        // Fewer than 8 dimensions: the padded tail is the only chunk.
+        None => return Lane::from(padded(q_tail)) * Lane::from(padded(k_tail)),
+    };
+    let acc = products.fold(first, |acc, p| acc + p);
+    if q_tail.is_empty() {
+        acc
+    } else {
+        acc + Lane::from(padded(q_tail)) * Lane::from(padded(k_tail))
     }
-    if !q_tail.is_empty() {
-        acc += Lane::from(padded(q_tail)) * Lane::from(padded(k_tail));
-    }
-    acc
 }
 
 /// `((p₀ + p₁) + (p₂ + p₃)) + ((p₄ + p₅) + (p₆ + p₇))`, lane-wise: the end

@@ -273,12 +273,14 @@ fn spread_values<const N: usize>(seed: &mut u64) -> [f32; N] {
     })
 }
 
-/// `reference::score` by its documented recipe, written out: partial `r`
-/// over `d ≡ r (mod 8)` from 0.0, the fixed tree, then the scale.
+/// `reference::score` by its documented recipe, written out: rows padded
+/// with zeros to a multiple of 8, partial `r` over `d ≡ r (mod 8)` from its
+/// first product, the fixed tree, then the scale.
 fn score_by_recipe(q: &[f32], k: &[f32], scale: f32) -> f32 {
     let mut p = [0.0f32; 8];
-    for (d, (a, b)) in q.iter().zip(k).enumerate() {
-        p[d % 8] += a * b;
+    for d in 0..q.len().div_ceil(8) * 8 {
+        let product = q.get(d).copied().unwrap_or(0.0) * k.get(d).copied().unwrap_or(0.0);
+        p[d % 8] = if d < 8 { product } else { p[d % 8] + product };
     }
     (((p[0] + p[1]) + (p[2] + p[3])) + ((p[4] + p[5]) + (p[6] + p[7]))) * scale
 }

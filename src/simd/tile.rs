@@ -148,12 +148,13 @@ impl<'a, R: ?Sized + AsRef<[f32]>, const KEPT: usize> QueryTile<'a, R, KEPT> {
 /// [`crate::reference::score`].
 ///
 /// Lanes run across queries: for each key, eight partial sums (partial `r`
-/// over the dimensions `d ≡ r (mod 8)`), each step multiplying one
-/// dimension of all eight queries (a lane of the tile's transpose) by the
-/// key's value broadcast, then adding — one product and one sum per lane,
-/// each rounded on its own, in order of `d` within each partial. The eight
-/// partials are independent chains, and the same tree as the one-query
-/// path's `dot_block` ends each score.
+/// over the dimensions `d ≡ r (mod 8)`, rows zero-padded to whole lanes),
+/// each step multiplying one dimension of all eight queries (a lane of the
+/// tile's transpose) by the key's value broadcast, then adding — one
+/// product and one sum per lane, each rounded on its own, in order of `d`
+/// within each partial, from its first product. The eight partials are
+/// independent chains, and the same tree as the one-query path's
+/// `dot_block` ends each score.
 #[inline(always)]
 pub(crate) fn scores_across_queries<R: ?Sized + AsRef<[f32]>, const KEPT: usize>(
     tile: &QueryTile<'_, R, KEPT>,
@@ -167,21 +168,26 @@ pub(crate) fn scores_across_queries<R: ?Sized + AsRef<[f32]>, const KEPT: usize>
     let mut scores = [Lanes(Lane::ZERO); LANES];
     for (score, k) in scores.iter_mut().zip(keys) {
         let k = k.as_ref();
+        // Partial `r` starts from its first product (chunk 0) and adds one
+        // product per chunk; the tail chunk is zero-padded on both sides.
         let mut p = [Lane::ZERO; LANES];
         for c in 0..whole {
             let dims = tile.chunk(c);
             for ((p, qd), &kd) in p.iter_mut().zip(&dims).zip(&chunk(k, c)) {
-                *p += *qd * Lane::splat(kd);
+                let product = *qd * Lane::splat(kd);
+                *p = if c == 0 { product } else { *p + product };
             }
         }
-        let tail = k.get(whole * LANES..len).unwrap_or_default();
-        for (r, (p, &kd)) in p.iter_mut().zip(tail).enumerate() {
-            let d = whole * LANES + r;
-            let qd = Lane::from(
-                tile.queries
-                    .map(|q| q.as_ref().get(d).copied().unwrap_or(0.0)),
-            );
-            *p += qd * Lane::splat(kd);
+        if whole * LANES < len {
+            for (r, p) in p.iter_mut().enumerate() {
+                let d = whole * LANES + r;
+                let qd = Lane::from(
+                    tile.queries
+                        .map(|q| q.as_ref().get(d).copied().unwrap_or(0.0)),
+                );
+                let product = qd * Lane::splat(k.get(d).copied().unwrap_or(0.0));
+                *p = if whole == 0 { product } else { *p + product };
+            }
         }
         *score = Lanes(partial_tree(p) * Lane::splat(scale));
     }
