@@ -153,6 +153,23 @@ fn run<T: Real>(p: &Problem<'_, Dynamic>, window: Option<usize>, out: &mut [T]) 
     });
 }
 
+/// The body of the runtime-layout entry points, in f32 or f64: one check of
+/// the shape and buffers, then of the window (`Some(0)` is an error), then
+/// [`run`].
+fn run_checked<T: Real>(
+    shape: &Shape,
+    window: Option<usize>,
+    (q, k, v): (&[f32], &[f32], &[f32]),
+    out: &mut [T],
+) -> Result<(), Error> {
+    let p = shape.check(q, k, v, out.len())?;
+    if window == Some(0) {
+        return Err(Error::ZeroDimension { field: "window" });
+    }
+    run(&p, window, out);
+    Ok(())
+}
+
 /// Textbook [`crate::causal_attention`]: one head, scale `1/√D`.
 #[inline]
 pub fn causal_attention<const N: usize, const D: usize>(
@@ -315,9 +332,7 @@ pub fn causal_attention_dyn(
     v: &[f32],
     out: &mut [f32],
 ) -> Result<(), Error> {
-    let p = shape.check(q, k, v, out.len())?;
-    run::<f32>(&p, None, out);
-    Ok(())
+    run_checked(shape, None, (q, k, v), out)
 }
 
 /// The f64 oracle: the reference algorithm run in f64 from the same f32
@@ -335,9 +350,7 @@ pub fn causal_attention_f64(
     v: &[f32],
     out: &mut [f64],
 ) -> Result<(), Error> {
-    let p = shape.check(q, k, v, out.len())?;
-    run::<f64>(&p, None, out);
-    Ok(())
+    run_checked(shape, None, (q, k, v), out)
 }
 
 /// The f64 oracle's weighted sum of `|v|` instead of `v`, the scale of an
@@ -419,12 +432,7 @@ pub fn sliding_window_attention(
     v: &[f32],
     out: &mut [f32],
 ) -> Result<(), Error> {
-    let p = shape.check(q, k, v, out.len())?;
-    if window == 0 {
-        return Err(Error::ZeroDimension { field: "window" });
-    }
-    run::<f32>(&p, Some(window), out);
-    Ok(())
+    run_checked(shape, Some(window), (q, k, v), out)
 }
 
 /// The f64 oracle of [`sliding_window_attention`]: the same algorithm in
@@ -441,12 +449,7 @@ pub fn sliding_window_f64(
     v: &[f32],
     out: &mut [f64],
 ) -> Result<(), Error> {
-    let p = shape.check(q, k, v, out.len())?;
-    if window == 0 {
-        return Err(Error::ZeroDimension { field: "window" });
-    }
-    run::<f64>(&p, Some(window), out);
-    Ok(())
+    run_checked(shape, Some(window), (q, k, v), out)
 }
 
 /// Textbook [`crate::causal_attention_padded`]: the same split into
@@ -465,9 +468,7 @@ pub fn causal_attention_padded(
     v: &[f32],
     out: &mut [f32],
 ) -> Result<(), Error> {
-    crate::mask::padded_with(shape, batch, valid_lens, (q, k, v), out, |p, out| {
-        run::<f32>(p, None, out);
-    })
+    padded(shape, batch, valid_lens, (q, k, v), out)
 }
 
 /// The f64 oracle of [`crate::causal_attention_padded`]: as
@@ -485,8 +486,21 @@ pub fn causal_attention_padded_f64(
     v: &[f32],
     out: &mut [f64],
 ) -> Result<(), Error> {
-    crate::mask::padded_with(shape, batch, valid_lens, (q, k, v), out, |p, out| {
-        run::<f64>(p, None, out);
+    padded(shape, batch, valid_lens, (q, k, v), out)
+}
+
+/// The body of the padded entry points, in f32 or f64: the fast kernel's
+/// split into per-sequence valid prefixes, each prefix [`run`] without a
+/// window.
+fn padded<T: Real + Default>(
+    shape: &Shape,
+    batch: usize,
+    valid_lens: &[usize],
+    qkv: (&[f32], &[f32], &[f32]),
+    out: &mut [T],
+) -> Result<(), Error> {
+    crate::mask::padded_with(shape, batch, valid_lens, qkv, out, |p, out| {
+        run(p, None, out);
     })
 }
 
