@@ -24,14 +24,16 @@
 //! cargo bench --bench attention -- N256                  # one shape (criterion filter)
 //! ```
 
+mod support;
+
 use std::fmt::Debug;
 use std::hint::black_box;
-use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use criterion::{BenchmarkGroup, Criterion, SamplingMode, Throughput, measurement::WallTime};
 use microattn::Shape;
 use microattn::reference::{self, causal_attention_f64, check_contract};
+use support::{Lanes, XorShift, criterion_home, median_ns};
 use wide::f32x8;
 
 /// Every shape benchmarked, as `(N, D, H)`, in the order of the summary.
@@ -53,23 +55,6 @@ fn flops(n: usize, d: usize, h: usize) -> u64 {
 
 fn group_name(n: usize, d: usize, h: usize) -> String {
     format!("causal/N{n}_D{d}_H{h}")
-}
-
-/// xorshift64 (Marsaglia), enough for reproducible benchmark inputs.
-struct XorShift(u64);
-
-impl XorShift {
-    /// The next value, uniform in [-1, 1) with 24 random bits.
-    fn next_f32(&mut self) -> f32 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        (self.0 >> 40) as f32 / (1u32 << 23) as f32 - 1.0
-    }
-
-    fn fill(&mut self, xs: &mut [f32]) {
-        xs.iter_mut().for_each(|x| *x = self.next_f32());
-    }
 }
 
 /// `[x; N]` on the heap: the big shapes would overflow the stack.
@@ -232,52 +217,15 @@ fn bench_peak(c: &mut Criterion) {
     group.finish();
 }
 
-/// The SIMD features this binary was compiled with (wide picks its lanes at
-/// compile time, so this is what the kernel runs on).
+/// The lanes this binary was compiled with, as the headers print them.
 fn lanes() -> &'static str {
-    if cfg!(all(target_feature = "avx2", target_feature = "fma")) {
-        "AVX2 + FMA (f32x8 in one ymm register)"
-    } else if cfg!(target_feature = "avx") {
-        "AVX, no FMA"
-    } else if cfg!(target_feature = "sse2") {
-        "SSE2 (f32x8 as two xmm halves, no FMA)"
-    } else if cfg!(target_feature = "neon") {
-        "NEON"
-    } else {
-        "scalar arrays"
+    match Lanes::BUILT {
+        Lanes::Avx2Fma => "AVX2 + FMA (f32x8 in one ymm register)",
+        Lanes::Avx => "AVX, no FMA",
+        Lanes::Sse2 => "SSE2 (f32x8 as two xmm halves, no FMA)",
+        Lanes::Neon => "NEON",
+        Lanes::Scalar => "scalar arrays",
     }
-}
-
-/// Where criterion writes its results (the same order of preference as
-/// criterion: `$CRITERION_HOME`, `$CARGO_TARGET_DIR/criterion`, then the
-/// target directory this binary sits in).
-fn criterion_home() -> Option<PathBuf> {
-    if let Some(home) = std::env::var_os("CRITERION_HOME") {
-        return Some(home.into());
-    }
-    if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR") {
-        return Some(PathBuf::from(dir).join("criterion"));
-    }
-    // <target>/release/deps/attention-<hash>
-    let exe = std::env::current_exe().ok()?;
-    Some(exe.parent()?.parent()?.parent()?.join("criterion"))
-}
-
-/// The median time in ns of one benchmark, if criterion measured it in this
-/// run (not in `--test` / `--list` mode, not filtered out).
-fn median_ns(home: &Path, group: &str, function: &str, since: SystemTime) -> Option<f64> {
-    let path = home
-        .join(group.replace('/', "_"))
-        .join(function)
-        .join("new/estimates.json");
-    if std::fs::metadata(&path).ok()?.modified().ok()? < since {
-        return None;
-    }
-    let json = std::fs::read_to_string(path).ok()?;
-    let median = &json[json.find("\"median\"")?..];
-    let value = &median[median.find("\"point_estimate\":")? + "\"point_estimate\":".len()..];
-    let end = value.find([',', '}'])?;
-    value[..end].trim().parse().ok()
 }
 
 /// A table of the medians measured in this run, with GFLOP/s, the share of

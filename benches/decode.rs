@@ -27,13 +27,15 @@
 //! cargo bench --bench decode -- L2048               # one length (criterion filter)
 //! ```
 
+mod support;
+
 use std::hint::black_box;
-use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use criterion::{Criterion, Throughput};
 use microattn::reference::{self, causal_attention_f64, check_contract};
 use microattn::{KvCache, Shape};
+use support::{Lanes, XorShift, criterion_home, median_ns};
 
 const H: usize = 8;
 const D: usize = 64;
@@ -51,22 +53,6 @@ fn kv_bytes(l: usize, kvh: usize) -> u64 {
 
 fn group_name(l: usize, kvh: usize) -> String {
     format!("decode/L{l}_KVH{kvh}")
-}
-
-/// xorshift64 (Marsaglia): values uniform in [-1, 1) with 24 random bits.
-struct XorShift(u64);
-
-impl XorShift {
-    fn next_f32(&mut self) -> f32 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        (self.0 >> 40) as f32 / (1u32 << 23) as f32 - 1.0
-    }
-
-    fn fill(&mut self, xs: &mut [f32]) {
-        xs.iter_mut().for_each(|x| *x = self.next_f32());
-    }
 }
 
 /// Sums every value once with 32 independent accumulators (four lanes of 8,
@@ -156,43 +142,13 @@ fn bench_shape<const L: usize, const KVH: usize>(c: &mut Criterion) {
     group.finish();
 }
 
-/// The SIMD features this binary was compiled with.
+/// The lanes this binary was compiled with, as the headers print them.
 fn lanes() -> &'static str {
-    if cfg!(all(target_feature = "avx2", target_feature = "fma")) {
-        "AVX2 + FMA"
-    } else if cfg!(target_feature = "sse2") {
-        "SSE2 (no FMA)"
-    } else {
-        "other"
+    match Lanes::BUILT {
+        Lanes::Avx2Fma => "AVX2 + FMA",
+        Lanes::Avx | Lanes::Sse2 => "SSE2 (no FMA)",
+        Lanes::Neon | Lanes::Scalar => "other",
     }
-}
-
-/// Where criterion writes its results (as in benches/attention.rs).
-fn criterion_home() -> Option<PathBuf> {
-    if let Some(home) = std::env::var_os("CRITERION_HOME") {
-        return Some(home.into());
-    }
-    if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR") {
-        return Some(PathBuf::from(dir).join("criterion"));
-    }
-    let exe = std::env::current_exe().ok()?;
-    Some(exe.parent()?.parent()?.parent()?.join("criterion"))
-}
-
-/// The median in ns of one benchmark measured in this run.
-fn median_ns(home: &Path, group: &str, function: &str, since: SystemTime) -> Option<f64> {
-    let path = home
-        .join(group.replace('/', "_"))
-        .join(function)
-        .join("new/estimates.json");
-    if std::fs::metadata(&path).ok()?.modified().ok()? < since {
-        return None;
-    }
-    let json = std::fs::read_to_string(path).ok()?;
-    let median = &json[json.find("\"median\"")?..];
-    let value = &median[median.find("\"point_estimate\":")? + "\"point_estimate\":".len()..];
-    let end = value.find([',', '}'])?;
-    value[..end].trim().parse().ok()
 }
 
 fn summary(since: SystemTime) {

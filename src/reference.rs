@@ -30,7 +30,7 @@
 use core::ops::{Add, Div, Mul, Sub};
 
 use crate::error::Error;
-use crate::layout::{Dynamic, Problem, Width};
+use crate::layout::{Dynamic, KvHead, Problem, Width};
 use crate::{Shape, default_scale, math};
 
 /// The arithmetic the reference runs in: f32 (the naive kernel) or f64 (the
@@ -165,19 +165,52 @@ fn softmax_weighted_map<'a, T: Real>(
     }
 }
 
-/// Every row of a checked problem, recomputing each score when it is needed
-/// (no buffer of N scores, so it works for any runtime length without heap).
-fn run<T: Real>(p: &Problem<'_, Dynamic>, out: &mut [T]) {
-    let scale = T::from_f32(p.scale);
+/// Every query row of a checked problem, head by head: `row(q, kv, visible,
+/// out)` with the query row, the key/value head it reads, the number of
+/// keys it sees (`kv.rows(visible)`) and its output row.
+fn for_each_row<T>(
+    p: &Problem<'_, Dynamic>,
+    out: &mut [T],
+    mut row: impl FnMut(&[f32], KvHead<'_, Dynamic>, usize, &mut [T]),
+) {
     let d = p.width.get().get();
     for h in 0..p.heads() {
         let (kv, rows) = p.query_head(h, out.chunks_exact_mut(d));
         for (i, (q, out)) in rows.enumerate() {
-            let (keys, values) = kv.rows(p.visible(i));
-            let scores = keys.map(|k| dot::<T>(q, k) * scale);
-            softmax_weighted_sum(scores, values, out);
+            row(q, kv, p.visible(i), out);
         }
     }
+}
+
+/// Every row of a checked problem. The query at position `p` sees positions
+/// `0..=p`, or with a window only the last `window` of them,
+/// `max(0, p − window + 1)..=p`. Each score is recomputed when it is needed
+/// (no buffer of N scores, so it works for any runtime length without heap).
+fn run<T: Real>(p: &Problem<'_, Dynamic>, window: Option<usize>, out: &mut [T]) {
+    let scale = T::from_f32(p.scale);
+    for_each_row(p, out, |q, kv, visible, out| {
+        let skip = window.map_or(0, |w| visible.saturating_sub(w));
+        let (keys, values) = kv.rows(visible);
+        let scores = keys.skip(skip).map(|k| dot::<T>(q, k) * scale);
+        softmax_weighted_sum(scores, values.skip(skip), out);
+    });
+}
+
+/// The body of the runtime-layout entry points, in f32 or f64: one check of
+/// the shape and buffers, then of the window (`Some(0)` is an error), then
+/// [`run`].
+fn run_checked<T: Real>(
+    shape: &Shape,
+    window: Option<usize>,
+    (q, k, v): (&[f32], &[f32], &[f32]),
+    out: &mut [T],
+) -> Result<(), Error> {
+    let p = shape.check(q, k, v, out.len())?;
+    if window == Some(0) {
+        return Err(Error::ZeroDimension { field: "window" });
+    }
+    run(&p, window, out);
+    Ok(())
 }
 
 /// Textbook [`crate::causal_attention`]: one head, scale `1/√D`.
@@ -342,9 +375,7 @@ pub fn causal_attention_dyn(
     v: &[f32],
     out: &mut [f32],
 ) -> Result<(), Error> {
-    let p = shape.check(q, k, v, out.len())?;
-    run::<f32>(&p, out);
-    Ok(())
+    run_checked(shape, None, (q, k, v), out)
 }
 
 /// The f64 oracle: the reference algorithm run in f64 from the same f32
@@ -362,9 +393,7 @@ pub fn causal_attention_f64(
     v: &[f32],
     out: &mut [f64],
 ) -> Result<(), Error> {
-    let p = shape.check(q, k, v, out.len())?;
-    run::<f64>(&p, out);
-    Ok(())
+    run_checked(shape, None, (q, k, v), out)
 }
 
 /// The f64 oracle's weighted sum of `|v|` instead of `v`, the scale of an
@@ -385,48 +414,27 @@ pub fn attention_mass_f64(
     out: &mut [f64],
 ) -> Result<(), Error> {
     let p = shape.check(q, k, v, out.len())?;
-    let d = p.width.get().get();
-    for h in 0..p.heads() {
-        let (kv, rows) = p.query_head(h, out.chunks_exact_mut(d));
-        for (i, (q, out)) in rows.enumerate() {
-            let (keys, values) = kv.rows(p.visible(i));
-            let scores = keys.map(|k| dot::<f64>(q, k) * f64::from(p.scale));
-            softmax_weighted_map(scores, values.clone(), f32::abs, out);
-            // The flush allowance: a weight below f32::MIN_POSITIVE, which
-            // the kernel's exp makes exactly 0, moves an output by less than
-            // 2⁻¹²⁶·|vⱼ|; with `4ε·mass` in the bound, `FLUSH·|vⱼ|` per key
-            // in the mass covers every key being flushed.
-            for v in values {
-                for (o, &x) in out.iter_mut().zip(v) {
-                    *o += FLUSH * f64::from(x.abs());
-                }
+    let scale = f64::from(p.scale);
+    for_each_row(&p, out, |q, kv, visible, out| {
+        let (keys, values) = kv.rows(visible);
+        let scores = keys.map(|k| dot::<f64>(q, k) * scale);
+        softmax_weighted_map(scores, values.clone(), f32::abs, out);
+        // The flush allowance: a weight below f32::MIN_POSITIVE, which the
+        // kernel's exp makes exactly 0, moves an output by less than
+        // 2⁻¹²⁶·|vⱼ|; with `4ε·mass` in the bound, `FLUSH·|vⱼ|` per key in
+        // the mass covers every key being flushed.
+        for v in values {
+            for (o, &x) in out.iter_mut().zip(v) {
+                *o += FLUSH * f64::from(x.abs());
             }
         }
-    }
+    });
     Ok(())
 }
 
 /// `2⁻¹²⁶ / (4ε)`: per key, the mass that makes the contract's `4ε·mass`
 /// term at least `2⁻¹²⁶·|v|`, the most a flushed weight can move an output.
 const FLUSH: f64 = 1.0 / (1u128 << 105) as f64;
-
-/// Every row of a checked problem with a sliding window: the query at
-/// position `p` sees positions `max(0, p − window + 1)..=p` (the last
-/// `window` of its causal prefix), scores recomputed as in [`run`].
-fn run_windowed<T: Real>(p: &Problem<'_, Dynamic>, window: usize, out: &mut [T]) {
-    let scale = T::from_f32(p.scale);
-    let d = p.width.get().get();
-    for h in 0..p.heads() {
-        let (kv, rows) = p.query_head(h, out.chunks_exact_mut(d));
-        for (i, (q, out)) in rows.enumerate() {
-            let visible = p.visible(i);
-            let skip = visible.saturating_sub(window);
-            let (keys, values) = kv.rows(visible);
-            let scores = keys.skip(skip).map(|k| dot::<T>(q, k) * scale);
-            softmax_weighted_sum(scores, values.skip(skip), out);
-        }
-    }
-}
 
 /// Textbook sliding-window causal attention, the specification of
 /// [`RingKvCache`](crate::RingKvCache): like [`crate::causal_attention_dyn`]
@@ -467,12 +475,7 @@ pub fn sliding_window_attention(
     v: &[f32],
     out: &mut [f32],
 ) -> Result<(), Error> {
-    let p = shape.check(q, k, v, out.len())?;
-    if window == 0 {
-        return Err(Error::ZeroDimension { field: "window" });
-    }
-    run_windowed::<f32>(&p, window, out);
-    Ok(())
+    run_checked(shape, Some(window), (q, k, v), out)
 }
 
 /// The f64 oracle of [`sliding_window_attention`]: the same algorithm in
@@ -489,12 +492,7 @@ pub fn sliding_window_f64(
     v: &[f32],
     out: &mut [f64],
 ) -> Result<(), Error> {
-    let p = shape.check(q, k, v, out.len())?;
-    if window == 0 {
-        return Err(Error::ZeroDimension { field: "window" });
-    }
-    run_windowed::<f64>(&p, window, out);
-    Ok(())
+    run_checked(shape, Some(window), (q, k, v), out)
 }
 
 /// Textbook [`crate::causal_attention_padded`]: the same split into
@@ -513,7 +511,7 @@ pub fn causal_attention_padded(
     v: &[f32],
     out: &mut [f32],
 ) -> Result<(), Error> {
-    crate::mask::padded_with(shape, batch, valid_lens, (q, k, v), out, run::<f32>)
+    padded(shape, batch, valid_lens, (q, k, v), out)
 }
 
 /// The f64 oracle of [`crate::causal_attention_padded`]: as
@@ -531,7 +529,22 @@ pub fn causal_attention_padded_f64(
     v: &[f32],
     out: &mut [f64],
 ) -> Result<(), Error> {
-    crate::mask::padded_with(shape, batch, valid_lens, (q, k, v), out, run::<f64>)
+    padded(shape, batch, valid_lens, (q, k, v), out)
+}
+
+/// The body of the padded entry points, in f32 or f64: the fast kernel's
+/// split into per-sequence valid prefixes, each prefix [`run`] without a
+/// window.
+fn padded<T: Real + Default>(
+    shape: &Shape,
+    batch: usize,
+    valid_lens: &[usize],
+    qkv: (&[f32], &[f32], &[f32]),
+    out: &mut [T],
+) -> Result<(), Error> {
+    crate::mask::padded_with(shape, batch, valid_lens, qkv, out, |p, out| {
+        run(p, None, out);
+    })
 }
 
 /// A breach of the accuracy contract found by [`check_contract`].
