@@ -47,11 +47,11 @@
 //! No heap, ever. The fused kernel accumulates straight into the caller's
 //! output rows; beyond them it keeps a fixed working set that does not grow
 //! with N: for a full tile of 8 queries (SIMD targets) their running maxima
-//! and sums, a block of 8×8 scores and weights and up to 64 of their
+//! and sums, a block of 8×8 scores and weights and up to 128 of their
 //! dimensions transposed; for a lone query (decode steps, leftovers, every
 //! query on a microcontroller) one block of 8 scores. No N×N matrix, no
 //! N-length score buffer. One `causal_multi_head::<32, 2, 1, 16>` call uses
-//! 948 bytes of stack on `thumbv7em-none-eabihf` (painted stack in QEMU; see
+//! 360 bytes of stack on `thumbv7em-none-eabihf` (painted stack in QEMU; see
 //! the README's footprint table). The
 //! reference stores one `[f32; N]` score row on the stack (the fixed-size
 //! functions) or recomputes scores (the runtime one).

@@ -119,6 +119,7 @@ fn dot<T: Real>(q: &[f32], k: &[f32]) -> T {
 /// let k = [4.0f32, 5.0, 6.0];
 /// assert_eq!(score(&q, &k, 0.5), 16.0);
 /// ```
+#[inline]
 pub fn score(q: &[f32], k: &[f32], scale: f32) -> f32 {
     dot::<f32>(q, k) * scale
 }

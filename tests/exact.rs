@@ -331,7 +331,7 @@ fn scores_are_the_reference_bits<const D: usize>(seed: &mut u64) -> usize {
 
 #[test]
 fn scores_are_the_reference_bits_in_both_paths() {
-    let mut seed = 0x5eed_0f_5c0e;
+    let mut seed = 0x005e_ed0f_5c0e;
     assert_eq!(scores_are_the_reference_bits::<1>(&mut seed), 0);
     // From 3 dimensions on the tree adds in another order than a
     // left-to-right sum, so the order shows.
