@@ -51,7 +51,7 @@
 //! dimensions transposed; for a lone query (decode steps, leftovers, every
 //! query on a microcontroller) one block of 8 scores. No N×N matrix, no
 //! N-length score buffer. One `causal_multi_head::<32, 2, 1, 16>` call uses
-//! 360 bytes of stack on `thumbv7em-none-eabihf` (painted stack in QEMU; see
+//! 336 bytes of stack on `thumbv7em-none-eabihf` (painted stack in QEMU; see
 //! the README's footprint table). The
 //! reference stores one `[f32; N]` score row on the stack (the fixed-size
 //! functions) or recomputes scores (the runtime one).

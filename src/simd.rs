@@ -104,7 +104,9 @@ fn chunk(row: &[f32], c: usize) -> [f32; LANES] {
 }
 
 /// The scores `scale · q·k` of one query against a block of keys, one key
-/// per lane, each the bits of [`crate::reference::score`].
+/// per lane, each the bits of [`crate::reference::score`]. Only the first
+/// `n` lanes count (the caller masks the others); on scalar lanes only
+/// those are computed.
 ///
 /// That order (rows zero-padded to whole lanes, eight partial sums, partial
 /// `r` over the dimensions `d ≡ r (mod 8)`, then a fixed tree) is what
@@ -116,6 +118,7 @@ fn chunk(row: &[f32], c: usize) -> [f32; LANES] {
 pub(crate) fn dot_block<R: ?Sized + AsRef<[f32]>>(
     q: &R,
     keys: &Block<'_, R>,
+    n: usize,
     scale: f32,
 ) -> Scores {
     let q = q.as_ref();
@@ -131,7 +134,9 @@ pub(crate) fn dot_block<R: ?Sized + AsRef<[f32]>>(
         // Scalar lanes: the same tree and product, one key at a time, with
         // no transpose (its copies) and one key's partials live at a time.
         let mut scores = [0.0; LANES];
-        for (score, k) in scores.iter_mut().zip(keys) {
+        // `n` keys, a run-time count: the loop stays a loop (unrolled eight
+        // times it would be most of the kernel's code on a microcontroller).
+        for (score, k) in scores.iter_mut().zip(keys).take(n) {
             let [p0, p1, p2, p3, p4, p5, p6, p7] = partials_of(q, k.as_ref()).to_array();
             *score = (((p0 + p1) + (p2 + p3)) + ((p4 + p5) + (p6 + p7))) * scale;
         }

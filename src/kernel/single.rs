@@ -48,7 +48,7 @@ impl<'a, 'o, W: Width> Lone<'a, 'o, W> {
         let Some((keys, values)) = self.kv.block(start, n) else {
             return;
         };
-        let scores = simd::dot_block(self.q, &keys, scale);
+        let scores = simd::dot_block(self.q, &keys, n, scale);
         let scores = scores.masked(n);
         match self.state.enter_block(scores.max()) {
             Rescale::Start => self.out.as_mut().fill(-0.0),
