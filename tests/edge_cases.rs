@@ -30,6 +30,19 @@ fn fast_within_contract(c: &Case) -> Vec<f32> {
     run(FAST, c)
 }
 
+/// The contract's bound in its `|ref64|` form for case `x` with oracle `r`:
+/// `2·max|naive32 − r| + 4ε·max|r|`.
+fn ref_bound(x: &Case, r: &[f64]) -> f64 {
+    let naive = run(NAIVE, x);
+    let err = naive
+        .iter()
+        .zip(r)
+        .map(|(&n, &r)| (f64::from(n) - r).abs())
+        .fold(0.0, f64::max);
+    let max = r.iter().map(|r| r.abs()).fold(0.0, f64::max);
+    2.0 * err + 4.0 * f64::from(f32::EPSILON) * max
+}
+
 /// Row `(t, h)` of a flat output with `heads` heads of dim `d`.
 fn row(out: &[f32], t: usize, h: usize, heads: usize, d: usize) -> &[f32] {
     &out[(t * heads + h) * d..][..d]
@@ -423,22 +436,12 @@ fn the_scale_is_applied_exactly_once() {
                 continue;
             }
             let (ra, rb) = (oracle(&scaled_q), oracle(&scaled_s));
-            let bound = |x: &Case, r: &[f64]| {
-                let naive = run(NAIVE, x);
-                let err = naive
-                    .iter()
-                    .zip(r)
-                    .map(|(&n, &r)| (f64::from(n) - r).abs())
-                    .fold(0.0, f64::max);
-                let max = r.iter().map(|r| r.abs()).fold(0.0, f64::max);
-                2.0 * err + 4.0 * f64::from(f32::EPSILON) * max
-            };
             let apart = ra
                 .iter()
                 .zip(&rb)
                 .map(|(x, y)| (x - y).abs())
                 .fold(0.0, f64::max);
-            let tol = bound(&scaled_q, &ra) + bound(&scaled_s, &rb) + apart;
+            let tol = ref_bound(&scaled_q, &ra) + ref_bound(&scaled_s, &rb) + apart;
             for (x, y) in a.iter().zip(&b) {
                 assert!(
                     f64::from((x - y).abs()) <= tol,
@@ -570,17 +573,7 @@ fn affine_equivariance() {
             };
             let (out, out2) = (fast_within_contract(&c), fast_within_contract(&moved));
             let (r, r2) = (oracle(&c), oracle(&moved));
-            let bound = |x: &Case, r: &[f64]| {
-                let naive = run(NAIVE, x);
-                let err = naive
-                    .iter()
-                    .zip(r)
-                    .map(|(&n, &r)| (f64::from(n) - r).abs())
-                    .fold(0.0, f64::max);
-                let max = r.iter().map(|r| r.abs()).fold(0.0, f64::max);
-                2.0 * err + 4.0 * f64::from(f32::EPSILON) * max
-            };
-            let (bd, bd2) = (bound(&c, &r), bound(&moved, &r2));
+            let (bd, bd2) = (ref_bound(&c, &r), ref_bound(&moved, &r2));
             let (a64, b64) = (f64::from(a), f64::from(b));
             for i in 0..out.len() {
                 // The oracle itself is affine, up to the rounding of a·v + b in f32.
