@@ -104,6 +104,14 @@ struct Model {
 }
 
 impl Model {
+    /// The first `len` positions, as a query sees them.
+    fn visible(&self, len: usize) -> Visible<'_> {
+        Visible {
+            k: &self.k[..len],
+            v: &self.v[..len],
+            bounded: self.bounded[..len].iter().all(|&b| b),
+        }
+    }
     fn push(&mut self, k: &Tok, v: &Tok, bounded: bool, window: Option<usize>) {
         self.k.push(*k);
         self.v.push(*v);
@@ -524,11 +532,7 @@ fuzz_target!(|data: &[u8]| {
                     if let Some((k, v)) = &kv {
                         pm.push(k, v, bounded, None);
                     }
-                    let vis = Visible {
-                        k: &pm.k,
-                        v: &pm.v,
-                        bounded: pm.bounded.iter().all(|&b| b),
-                    };
+                    let vis = pm.visible(pm.k.len());
                     check_query::<CAP>(
                         &vis,
                         &q,
@@ -569,11 +573,7 @@ fuzz_target!(|data: &[u8]| {
                         want_lse.then_some(&mut lse),
                     ),
                 }
-                let vis = Visible {
-                    k: &rm.k,
-                    v: &rm.v,
-                    bounded: rm.bounded.iter().all(|&b| b),
-                };
+                let vis = rm.visible(rm.k.len());
                 check_query::<WINDOW>(
                     &vis,
                     &q,
@@ -683,11 +683,7 @@ fn prefill_plain(
     // Row by row: NaN policy, contract, lse.
     for (i, (qi, oi)) in q.iter().zip(&out).enumerate() {
         let p = offset + i + 1;
-        let vis = Visible {
-            k: &m.k[..p],
-            v: &m.v[..p],
-            bounded: m.bounded[..p].iter().all(|&b| b),
-        };
+        let vis = m.visible(p);
         check_query::<CAP>(
             &vis,
             qi,
@@ -743,11 +739,7 @@ fn prefill_ring(
     // Token by token: each query sees the last WINDOW positions up to its own.
     for (i, (((qi, ki), vi), oi)) in q.iter().zip(k).zip(v).zip(&out).enumerate() {
         m.push(ki, vi, bounded, Some(WINDOW));
-        let vis = Visible {
-            k: &m.k,
-            v: &m.v,
-            bounded: m.bounded.iter().all(|&b| b),
-        };
+        let vis = m.visible(m.k.len());
         check_query::<WINDOW>(
             &vis,
             qi,
