@@ -573,6 +573,8 @@ pub(crate) fn attend_one<const N: usize, const H: usize, const KVH: usize, const
         if let Some(lse) = lse.as_deref_mut() {
             lse.fill(f32::NEG_INFINITY);
         }
+    } else if kernel::TILED {
+        kernel::decode_step::<H, KVH, D>(keys, values, start, scale, q, out, lse.as_deref_mut());
     } else {
         run_cached::<H, KVH, D>(keys, values, start, scale, q, out, lse.map(|l| &mut l[..]));
     }

@@ -28,7 +28,10 @@
 //! of the eight output rows in registers across the block. Any other query
 //! (a partial tile, a single decode query, or every query on a target without
 //! SIMD lanes, where the one-query path needs a quarter of the stack) goes
-//! through [`single`]: lanes across keys.
+//! through [`single`]: lanes across keys. A cache's decode step (one
+//! position's queries, the shape known at compile time) runs the one-query
+//! path's functions through [`decode`], which takes each block's rows as
+//! constant offsets into the cache's positions.
 //!
 //! Both paths perform the recipe's operations, value by value, with the same
 //! IEEE operations in the same order, so a query's output (and its
@@ -41,6 +44,7 @@ use crate::layout::{Problem, Query, Width};
 use crate::simd;
 use crate::softmax::Online;
 
+mod decode;
 mod single;
 mod tiled;
 
@@ -54,7 +58,7 @@ pub(crate) const TILE: usize = simd::LANES;
 /// has real SIMD lanes. On microcontrollers the lanes are plain arrays, so
 /// the tile's transposes buy nothing and its working set (about 1 KB of
 /// scores, weights and transposed queries) would triple the kernel's stack.
-const TILED: bool = simd::VECTOR;
+pub(crate) const TILED: bool = simd::VECTOR;
 
 /// Runs causal attention on a checked problem, writing every output value.
 ///
@@ -127,6 +131,33 @@ pub(crate) fn run<W: Width>(p: &Problem<'_, W>, out: &mut [f32], mut lse: Option
                     write_lse(&mut lse, rows, &states);
                 }
             }
+        }
+    }
+}
+
+/// One decode step over a cache of compile-time shape, on targets with
+/// SIMD lanes ([`TILED`]; the caller sends other targets through [`run`]):
+/// query head `h` of `q` over the `keys.len()` cached positions, stored
+/// from `start` on (a ring's oldest first; `0` for a plain cache). With
+/// `lse`, head `h`'s log-sum-exp goes to `lse[h]`.
+///
+/// The same recipe and the same functions as [`run`]'s one-query path, so
+/// the same bits; see [`decode`] for what is different (where the rows'
+/// addresses come from).
+#[inline(always)]
+pub(crate) fn decode_step<const H: usize, const KVH: usize, const D: usize>(
+    keys: &[[[f32; D]; KVH]],
+    values: &[[[f32; D]; KVH]],
+    start: usize,
+    scale: f32,
+    q: &[[f32; D]; H],
+    out: &mut [[f32; D]; H],
+    lse: Option<&mut [f32; H]>,
+) {
+    let states = decode::step(keys, values, start, scale, q, out);
+    if let Some(lse) = lse {
+        for (slot, state) in lse.iter_mut().zip(&states) {
+            *slot = state.log_sum_exp();
         }
     }
 }

@@ -3,7 +3,7 @@
 //! on targets without SIMD lanes.
 
 use crate::layout::{KvHead, Width};
-use crate::simd;
+use crate::simd::{self, Block};
 use crate::softmax::{Finish, Online, Rescale};
 
 use super::BLOCK;
@@ -48,28 +48,14 @@ impl<'a, 'o, W: Width> Lone<'a, 'o, W> {
         let Some((keys, values)) = self.kv.block(start, n) else {
             return;
         };
-        let scores = simd::dot_block(self.q, &keys, n, scale);
-        let scores = scores.masked(n);
-        match self.state.enter_block(scores.max()) {
-            Rescale::Start => self.out.as_mut().fill(-0.0),
-            Rescale::Keep => {}
-            Rescale::By(alpha) => simd::scale(self.out.as_mut(), alpha),
-        }
-        let p = self.state.weights(scores);
-        if self.state.started() {
-            simd::axpy_block(self.out, p, &values, n);
-        }
+        take_block(self.q, self.out, &mut self.state, &keys, &values, n, scale);
     }
 
     /// Writes the output (`acc / l`, or 0 if no key was seen) and returns
     /// the final state.
     #[inline(always)]
     pub(crate) fn finish(self) -> Online {
-        match self.state.finish() {
-            Finish::Divide(l) => simd::div(self.out.as_mut(), l),
-            Finish::Nan => self.out.as_mut().fill(f32::NAN),
-            Finish::Zero => self.out.as_mut().fill(0.0),
-        }
+        finish(self.out, &self.state);
         self.state
     }
 
@@ -122,4 +108,40 @@ pub(crate) fn attend_interleaved<W: Width, const T: usize>(
         start += BLOCK;
     }
     lones.map(|lone| lone.map_or(Online::new(), Lone::finish))
+}
+
+/// Steps 1–4 of the recipe for one query (`q`, its accumulator `out` and
+/// its state) and one block of keys and values, of which the first `n`
+/// count (slots past them are masked).
+#[inline(always)]
+pub(crate) fn take_block<R: ?Sized + AsRef<[f32]> + AsMut<[f32]>>(
+    q: &R,
+    out: &mut R,
+    state: &mut Online,
+    keys: &Block<'_, R>,
+    values: &Block<'_, R>,
+    n: usize,
+    scale: f32,
+) {
+    let scores = simd::dot_block(q, keys, n, scale).masked(n);
+    match state.enter_block(scores.max()) {
+        Rescale::Start => out.as_mut().fill(-0.0),
+        Rescale::Keep => {}
+        Rescale::By(alpha) => simd::scale(out.as_mut(), alpha),
+    }
+    let p = state.weights(scores);
+    if state.started() {
+        simd::axpy_block(out, p, values, n);
+    }
+}
+
+/// The end of the recipe: `out = acc / l`, NaN for a query that saw only
+/// `-inf` or NaN scores, 0 for one that saw no key.
+#[inline(always)]
+pub(crate) fn finish<R: ?Sized + AsMut<[f32]>>(out: &mut R, state: &Online) {
+    match state.finish() {
+        Finish::Divide(l) => simd::div(out.as_mut(), l),
+        Finish::Nan => out.as_mut().fill(f32::NAN),
+        Finish::Zero => out.as_mut().fill(0.0),
+    }
 }

@@ -1,0 +1,227 @@
+//! A decode step over a key/value cache whose shape is known at compile
+//! time: the queries of one position (`H` heads) over every cached
+//! position, for targets with SIMD lanes.
+//!
+//! The general path ([`super::run`]) reads a key/value head through
+//! [`KvHead`](crate::layout::KvHead): the head count is a run-time value, so
+//! each block of each head costs sixteen row addresses (`kv_heads` rows
+//! apart) and their bounds checks, about a third of a step's instructions.
+//! Here the cache's positions (`[[f32; D]; KVH]`, all heads of one
+//! position) are taken a block at a time, by reference to the block's
+//! positions, and shared by every head: a head's row is then a constant
+//! offset into a position, so a whole block of a plain cache is one base
+//! address and one bounds check for all heads.
+//!
+//! Each head runs the recipe of the parent module with the very functions of
+//! the one-query path ([`single::take_block`], [`single::finish`]), in the
+//! same order, so the bits are those of any other path; heads take block
+//! `b` before any takes block `b + 1`, so the cache streams through memory
+//! once, in storage order.
+
+use crate::softmax::Online;
+
+use super::{BLOCK, single};
+
+/// The positions `0..len` of a ring's storage, in logical order
+/// (`stored[start..]`, then `stored[..start]`: the oldest first; `start = 0`
+/// for a plain cache), cut into blocks of [`BLOCK`] from position 0: the
+/// whole blocks of the older part, the seam block (the older part's rest
+/// completed by the newer part's first positions), the newer part's whole
+/// blocks from there, and its rest.
+///
+/// Returns the two parts' whole blocks (keys and values of the older part,
+/// then of the newer part) and, between them and after them, the seam and
+/// the last block as [`gather`]ed blocks (`None` where empty).
+#[allow(clippy::type_complexity)]
+#[inline(always)]
+fn blocks<'a, T>(
+    keys: &'a [T],
+    values: &'a [T],
+    start: usize,
+) -> [(Whole<'a, T>, Option<Gathered<'a, T>>); 2] {
+    let start = start.min(keys.len()).min(values.len());
+    let (k_newer, k_older) = keys.split_at(start);
+    let (v_newer, v_older) = values.split_at(start);
+    let (k_whole, k_rest) = k_older.as_chunks::<BLOCK>();
+    let (v_whole, v_rest) = v_older.as_chunks::<BLOCK>();
+    let older = (k_whole, v_whole);
+    let (seam, taken) = if k_rest.is_empty() {
+        (None, 0)
+    } else {
+        let seam = gather(k_rest.iter().chain(k_newer), v_rest.iter().chain(v_newer));
+        (seam, (BLOCK - k_rest.len()).min(k_newer.len()))
+    };
+    let k_newer = k_newer.get(taken..).unwrap_or_default();
+    let v_newer = v_newer.get(taken..).unwrap_or_default();
+    let (k_whole, k_rest) = k_newer.as_chunks::<BLOCK>();
+    let (v_whole, v_rest) = v_newer.as_chunks::<BLOCK>();
+    let newer = (k_whole, v_whole);
+    let last = gather(k_rest.iter(), v_rest.iter());
+    [(older, seam), (newer, last)]
+}
+
+/// Whole blocks of keys and of values.
+type Whole<'a, T> = (&'a [[T; BLOCK]], &'a [[T; BLOCK]]);
+
+/// A block of key positions and one of value positions, of which the first
+/// `n` count.
+type Gathered<'a, T> = ([&'a T; BLOCK], [&'a T; BLOCK], usize);
+
+/// Blocks of the key and value positions at the front of two iterators
+/// (at most [`BLOCK`], as many as both have), the rest of each block
+/// repeating its first position, and how many count; `None` if either is
+/// empty.
+#[inline(always)]
+fn gather<'a, T>(
+    mut keys: impl Iterator<Item = &'a T>,
+    mut values: impl Iterator<Item = &'a T>,
+) -> Option<Gathered<'a, T>> {
+    let (k0, v0) = (keys.next()?, values.next()?);
+    let (mut kb, mut vb) = ([k0; BLOCK], [v0; BLOCK]);
+    let mut n = 1;
+    for ((slot_k, slot_v), (k, v)) in kb.iter_mut().zip(&mut vb).skip(1).zip(keys.zip(values)) {
+        (*slot_k, *slot_v) = (k, v);
+        n += 1;
+    }
+    Some((kb, vb, n))
+}
+
+/// One decode step: query head `h` of `q` (key/value head `h / (H / KVH)`)
+/// over the cached positions, stored from `start` on as in [`blocks`];
+/// writes `out` and returns each head's final state. `H` is a multiple of
+/// `KVH` (the callers assert it at compile time).
+#[inline(always)]
+pub(crate) fn step<const H: usize, const KVH: usize, const D: usize>(
+    keys: &[[[f32; D]; KVH]],
+    values: &[[[f32; D]; KVH]],
+    start: usize,
+    scale: f32,
+    q: &[[f32; D]; H],
+    out: &mut [[f32; D]; H],
+) -> [Online; H] {
+    let mut heads = Heads {
+        q,
+        out,
+        states: [Online::new(); H],
+        scale,
+    };
+    for ((k_whole, v_whole), gathered) in blocks(keys, values, start) {
+        for (kb, vb) in k_whole.iter().zip(v_whole) {
+            // Positions of one chunk: every row a constant offset from it.
+            heads.take(&kb.each_ref(), &vb.each_ref(), BLOCK);
+        }
+        if let Some((kb, vb, n)) = gathered {
+            heads.take_gathered(&kb, &vb, n);
+        }
+    }
+    for (out, state) in heads.out.iter_mut().zip(&heads.states) {
+        single::finish(out, state);
+    }
+    heads.states
+}
+
+/// The `H` query heads of a decode step and their running states.
+struct Heads<'a, const H: usize, const D: usize> {
+    q: &'a [[f32; D]; H],
+    out: &'a mut [[f32; D]; H],
+    states: [Online; H],
+    scale: f32,
+}
+
+impl<const H: usize, const D: usize> Heads<'_, H, D> {
+    /// Every head takes one block of positions (the first `n` count): head
+    /// `h` the rows of key/value head `h / (H / KVH)`.
+    #[inline(always)]
+    fn take<const KVH: usize>(
+        &mut self,
+        keys: &[&[[f32; D]; KVH]; BLOCK],
+        values: &[&[[f32; D]; KVH]; BLOCK],
+        n: usize,
+    ) {
+        let group = (H / KVH).max(1);
+        let heads = self.q.chunks(group).zip(self.out.chunks_mut(group));
+        let heads = heads.zip(self.states.chunks_mut(group));
+        for (g, ((qs, outs), states)) in (0..KVH).zip(heads) {
+            let (keys, values) = (rows(keys, g), rows(values, g));
+            for ((q, out), state) in qs.iter().zip(outs).zip(states) {
+                single::take_block(q, out, state, &keys, &values, n, self.scale);
+            }
+        }
+    }
+
+    /// [`take`](Self::take) for the (at most two) blocks a step gathers,
+    /// not inlined: a second copy of the heads' loop would only be code.
+    #[inline(never)]
+    fn take_gathered<const KVH: usize>(
+        &mut self,
+        keys: &[&[[f32; D]; KVH]; BLOCK],
+        values: &[&[[f32; D]; KVH]; BLOCK],
+        n: usize,
+    ) {
+        self.take(keys, values, n);
+    }
+}
+
+/// Key/value head `g`'s rows of a block of positions (`g < KVH`).
+#[inline(always)]
+fn rows<'a, const KVH: usize, const D: usize>(
+    block: &[&'a [[f32; D]; KVH]; BLOCK],
+    g: usize,
+) -> [&'a [f32; D]; BLOCK] {
+    block.map(|position| &position[g])
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+
+    use std::vec::Vec;
+
+    use super::*;
+
+    /// The blocks of a ring of `len` positions stored from `start`: the
+    /// positions they hold (the first `n` of each) and their lengths, in
+    /// order.
+    fn walk(len: usize, start: usize) -> (Vec<usize>, Vec<usize>) {
+        let stored: Vec<usize> = (0..len).collect();
+        let mut positions = Vec::new();
+        let mut lengths = Vec::new();
+        let mut take = |block: &[&usize], values: &[&usize], n: usize| {
+            assert_eq!(block, values, "keys and values walk together");
+            positions.extend(block[..n].iter().copied());
+            lengths.push(n);
+        };
+        for ((k_whole, v_whole), gathered) in blocks(&stored, &stored, start) {
+            for (kb, vb) in k_whole.iter().zip(v_whole) {
+                take(&kb.each_ref(), &vb.each_ref(), BLOCK);
+            }
+            if let Some((kb, vb, n)) = gathered {
+                take(&kb, &vb, n);
+            }
+        }
+        (positions, lengths)
+    }
+
+    /// Every position once, oldest first, in blocks of `BLOCK` from logical
+    /// position 0 (so only the last block is partial), for every length
+    /// around a few blocks and every ring start.
+    #[test]
+    fn blocks_walk_the_ring_in_logical_order() {
+        for len in 0..=4 * BLOCK + 3 {
+            for start in 0..len.max(1) {
+                let (positions, lengths) = walk(len, start);
+                let logical: Vec<usize> = (start..len).chain(0..start).collect();
+                assert_eq!(positions, logical, "len {len}, start {start}");
+                let full = len / BLOCK;
+                assert!(
+                    lengths[..full].iter().all(|&n| n == BLOCK),
+                    "len {len}, start {start}"
+                );
+                assert_eq!(
+                    lengths[full..],
+                    [len % BLOCK][..usize::from(len % BLOCK != 0)]
+                );
+            }
+        }
+    }
+}
