@@ -46,6 +46,8 @@ use crate::softmax::Online;
 
 mod decode;
 mod single;
+
+pub(crate) use decode::step as decode_step;
 mod tiled;
 
 /// Keys per block: one lane's worth of scores between two max updates.
@@ -131,33 +133,6 @@ pub(crate) fn run<W: Width>(p: &Problem<'_, W>, out: &mut [f32], mut lse: Option
                     write_lse(&mut lse, rows, &states);
                 }
             }
-        }
-    }
-}
-
-/// One decode step over a cache of compile-time shape, on targets with
-/// SIMD lanes ([`TILED`]; the caller sends other targets through [`run`]):
-/// query head `h` of `q` over the `keys.len()` cached positions, stored
-/// from `start` on (a ring's oldest first; `0` for a plain cache). With
-/// `lse`, head `h`'s log-sum-exp goes to `lse[h]`.
-///
-/// The same recipe and the same functions as [`run`]'s one-query path, so
-/// the same bits; see [`decode`] for what is different (where the rows'
-/// addresses come from).
-#[inline(always)]
-pub(crate) fn decode_step<const H: usize, const KVH: usize, const D: usize>(
-    keys: &[[[f32; D]; KVH]],
-    values: &[[[f32; D]; KVH]],
-    start: usize,
-    scale: f32,
-    q: &[[f32; D]; H],
-    out: &mut [[f32; D]; H],
-    lse: Option<&mut [f32; H]>,
-) {
-    let states = decode::step(keys, values, start, scale, q, out);
-    if let Some(lse) = lse {
-        for (slot, state) in lse.iter_mut().zip(&states) {
-            *slot = state.log_sum_exp();
         }
     }
 }

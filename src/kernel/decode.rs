@@ -86,10 +86,13 @@ fn gather<'a, T>(
     Some((kb, vb, n))
 }
 
-/// One decode step: query head `h` of `q` (key/value head `h / (H / KVH)`)
-/// over the cached positions, stored from `start` on as in [`blocks`];
-/// writes `out` and returns each head's final state. `H` is a multiple of
-/// `KVH` (the callers assert it at compile time).
+/// One decode step over a cache of compile-time shape, on targets with
+/// SIMD lanes ([`TILED`](super::TILED); the callers send other targets
+/// through [`run`](super::run)): query head `h` of `q` (key/value head
+/// `h / (H / KVH)`) over the cached positions, stored from `start` on as in
+/// [`blocks`] (a ring's oldest first; `0` for a plain cache); writes `out`
+/// and, with `lse`, head `h`'s log-sum-exp to `lse[h]`. `H` is a multiple
+/// of `KVH` (the callers assert it at compile time).
 #[inline(always)]
 pub(crate) fn step<const H: usize, const KVH: usize, const D: usize>(
     keys: &[[[f32; D]; KVH]],
@@ -98,7 +101,8 @@ pub(crate) fn step<const H: usize, const KVH: usize, const D: usize>(
     scale: f32,
     q: &[[f32; D]; H],
     out: &mut [[f32; D]; H],
-) -> [Online; H] {
+    lse: Option<&mut [f32; H]>,
+) {
     let mut heads = Heads {
         q,
         out,
@@ -117,7 +121,11 @@ pub(crate) fn step<const H: usize, const KVH: usize, const D: usize>(
     for (out, state) in heads.out.iter_mut().zip(&heads.states) {
         single::finish(out, state);
     }
-    heads.states
+    if let Some(lse) = lse {
+        for (slot, state) in lse.iter_mut().zip(&heads.states) {
+            *slot = state.log_sum_exp();
+        }
+    }
 }
 
 /// The `H` query heads of a decode step and their running states.
