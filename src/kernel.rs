@@ -46,9 +46,9 @@ use crate::softmax::Online;
 
 mod decode;
 mod single;
+mod tiled;
 
 pub(crate) use decode::step as decode_step;
-mod tiled;
 
 /// Keys per block: one lane's worth of scores between two max updates.
 pub(crate) const BLOCK: usize = simd::LANES;
