@@ -13,11 +13,13 @@
 //!    `m = b`, `l = l·α`, accumulator `·= α` — no rescale otherwise;
 //! 3. `pⱼ = exp(sⱼ − m)` by the softmax exp (`simd::exp`), `l = l + p₀ + p₁ +
 //!    … + p₇` in that order (masked lanes add exactly 0);
-//! 4. `acc = acc + pⱼ·vⱼ` for each seen key in order of `j` (`simd::axpy`:
-//!    fused on whole lanes where the target has FMA, `axpy_tail` past them).
+//! 4. `acc = acc + pⱼ·vⱼ` for each seen key in order of `j`, skipping keys
+//!    whose score is `-inf` (a mask: their values are never read)
+//!    (`simd::axpy`: fused on whole lanes where the target has FMA,
+//!    `axpy_tail` past them).
 //!
 //! At the end `out = acc / l` (a division, correctly rounded), or 0 for a
-//! query that saw no key.
+//! query that saw no key or only masked ones.
 //!
 //! # Two paths, one result
 //! A full tile of [`TILE`] queries that read the same key/value head goes

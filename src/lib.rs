@@ -61,9 +61,11 @@
 //!   kernel keeps a running maximum `m` and running sum `l = Σ exp(s − m)`,
 //!   and rescales its accumulator by `exp(m_old − m_new)` only when a block of
 //!   keys raises the maximum. No `exp` argument is ever positive, so nothing
-//!   overflows for any finite scores (±1e4 and beyond). The running state
-//!   starts at the first block with a score above `-inf`, so keys whose
-//!   score is `-inf` weigh exactly 0 wherever they are.
+//!   overflows for any finite scores (±1e4 and beyond).
+//! - **`-inf` is a mask.** A key whose score is `-inf` weighs exactly 0 and
+//!   its value row is never read, wherever it sits in the row; a row with no
+//!   other key sees nothing and is exactly 0. The reference states this rule
+//!   in code and every path of the kernel follows it.
 //! - **Scores.** Each score `scale · Σ_d q_d·k_d` is summed in one fixed
 //!   order, stated by [`reference::score`]: eight partial sums (partial `r`
 //!   over the dimensions `d ≡ r mod 8`, in order of `d`), then
@@ -117,10 +119,10 @@
 //!   (a tile of queries), so KV-cache decode steps equal one prefill.
 //!   Across builds (SSE2 vs AVX2+FMA vs NEON vs scalar) results differ only
 //!   within the contract, since fused multiply-add rounds differently.
-//! - **Non-finite values.** A NaN in a visible `q`, `k` or `v` row makes that
-//!   query's output NaN. A `+inf` score gives NaN (`inf − inf`). A NaN or
-//!   infinite `scale` is rejected by the runtime API and gives NaN in the
-//!   fixed-size one. The table below says exactly which values, and what
+//! - **Non-finite values.** A NaN in a visible `q` or `k` row makes that
+//!   query's output NaN, and so does one in the `v` row of a key it weighs.
+//!   A `+inf` score gives NaN (`inf − inf`). A NaN or infinite `scale` is
+//!   rejected by the runtime API and gives NaN in the fixed-size one. The table below says exactly which values, and what
 //!   masked or padded positions do.
 //! - **The contract's domain.** The contract holds whenever every score
 //!   `scale · q·k` is finite in f32 and the values of a row's visible `v`
@@ -144,10 +146,10 @@
 //! | All visible scores equal, however negative | Every weight is `exp(0) = 1`: the mean of the visible `v` rows. |
 //! | One score ahead of every other by more than 104 | Exactly that key's `v` row; every other weight is exactly 0. |
 //! | NaN in a visible `q` or `k` row | Every value of the rows that read it is NaN; every other value keeps its bits. |
-//! | NaN in `v[j][c]` | Column `c` of the rows that see key `j` is NaN; every other value keeps its bits. |
+//! | NaN in `v[j][c]` | Column `c` of the rows that see key `j` is NaN, unless key `j`'s score is `−∞` for that row (a masked key: its value is never read); every other value keeps its bits. |
 //! | A `+∞` score (infinite entry, or a product that overflows) | The rows that see it are NaN (`∞ − ∞`); rows that do not keep their bits. |
-//! | A `−∞` score | Weight exactly 0 when the row also sees a finite score; a row whose every visible score is `−∞` is NaN, as in the reference (a leading block of `−∞` scores does not start the online softmax). |
-//! | `±∞` in `v[j][c]` | Column `c` is that infinity where key `j` has a positive weight; NaN where `+∞` and `−∞` meet or the weight is exactly 0 (`0·∞`). Other columns keep their bits. |
+//! | A `−∞` score (a `−∞` entry, or a product that overflows to `−∞`) | A mask: the key weighs exactly 0 and its `v` row is never read (NaN or `±∞` there changes no bit), wherever the key sits; a row whose every visible score is `−∞` sees no key and is exactly `+0.0`. [`softmax`] and [`attention_weights`] give such keys weight 0, and a row of nothing but `−∞` all zeros. |
+//! | `±∞` in `v[j][c]` | Column `c` is that infinity where key `j` has a positive weight; NaN where `+∞` and `−∞` meet or the weight is exactly 0 from a finite score (`0·∞`, see the flush below). At a key whose score is `−∞`: never read. Other columns keep their bits. |
 //! | `v` near `f32::MAX` | Finite while each visible `v` column sums to less than `f32::MAX` in magnitude; beyond that the kernel's unnormalised sum may overflow to ±∞ (outside the contract's domain). |
 //! | Subnormal `q`, `k`, `v` | Ordinary numbers: the contract, no NaN. Products that underflow are 0, so all-subnormal `q`, `k` give the mean of `v`. |
 //! | A weight below `f32::MIN_POSITIVE` (a score more than 87.34 below the row's maximum) | Flushed to exactly 0 in the fused kernel (its exp returns 0 below `f32::MIN_POSITIVE`). ([`attention_weights`] and the reference use `libm`'s `expf`, which keeps subnormals.) |

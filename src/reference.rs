@@ -129,12 +129,22 @@ fn row_max<T: Real>(scores: impl Iterator<Item = T>) -> T {
     scores.fold(T::NEG_INFINITY, |m, s| if s > m { s } else { m })
 }
 
+/// Whether a score takes part in the softmax. A `−∞` score is a mask: its
+/// key weighs exactly 0 and its value row is never read, so NaN or `±∞`
+/// there changes nothing, wherever the key sits in the row. A row with no
+/// score above `−∞` (and no NaN) sees no key. Every reference function
+/// applies this rule through here, and the fast kernels follow it.
+fn weighs<T: Real>(s: T) -> bool {
+    s != T::NEG_INFINITY
+}
+
 /// Softmax of a score row and the weighted sum of the value rows.
 ///
 /// `scores` is walked three times (max, normaliser, weights), so it is a
 /// cheap-to-clone iterator: over a stored row, or recomputing each score.
-/// The sum starts at `-0.0` so that a single weight of 1 reproduces its value
-/// row exactly. With no score at all, `out` is 0.
+/// Keys whose score is masked ([`weighs`]) are left out before anything
+/// else. The sum starts at `-0.0` so that a single weight of 1 reproduces
+/// its value row exactly. A row that sees no key gives `out = 0`.
 fn softmax_weighted_sum<'a, T: Real>(
     scores: impl Iterator<Item = T> + Clone,
     values: impl Iterator<Item = &'a [f32]>,
@@ -150,11 +160,12 @@ fn softmax_weighted_map<'a, T: Real>(
     value: impl Fn(f32) -> f32,
     out: &mut [T],
 ) {
-    let m = row_max(scores.clone());
-    let z = scores.clone().fold(T::ZERO, |z, s| z + (s - m).exp());
+    let seen = scores.clone().filter(|&s| weighs(s));
+    let m = row_max(seen.clone());
+    let z = seen.fold(T::ZERO, |z, s| z + (s - m).exp());
     out.fill(T::NEG_ZERO);
     let mut any = false;
-    for (s, v) in scores.zip(values) {
+    for (s, v) in scores.zip(values).filter(|&(s, _)| weighs(s)) {
         any = true;
         let w = (s - m).exp() / z;
         for (o, &x) in out.iter_mut().zip(v) {
@@ -351,15 +362,26 @@ pub fn softmax_f64<const N: usize>(row: &[f32; N], out: &mut [f64; N]) {
     softmax_slice(out);
 }
 
+/// The textbook softmax of a row, with masked entries ([`weighs`]) at
+/// exactly 0 and never in the sums; a row with nothing but masked entries is
+/// all 0.
 fn softmax_slice<T: Real>(row: &mut [T]) {
-    let m = row_max(row.iter().copied());
+    let m = row_max(row.iter().copied().filter(|&s| weighs(s)));
     let mut z = T::ZERO;
+    let mut any = false;
     for x in row.iter_mut() {
-        *x = (*x - m).exp();
-        z = z + *x;
+        if weighs(*x) {
+            any = true;
+            *x = (*x - m).exp();
+            z = z + *x;
+        } else {
+            *x = T::ZERO;
+        }
     }
-    for x in row.iter_mut() {
-        *x = *x / z;
+    if any {
+        for x in row.iter_mut() {
+            *x = *x / z;
+        }
     }
 }
 
@@ -419,12 +441,13 @@ pub fn attention_mass_f64(
     for_each_row(&p, out, |q, kv, visible, out| {
         let (keys, values) = kv.rows(visible);
         let scores = keys.map(|k| dot::<f64>(q, k) * scale);
-        softmax_weighted_map(scores, values.clone(), f32::abs, out);
+        softmax_weighted_map(scores.clone(), values.clone(), f32::abs, out);
         // The flush allowance: a weight below f32::MIN_POSITIVE, which the
         // kernel's exp makes exactly 0, moves an output by less than
         // 2⁻¹²⁶·|vⱼ|; with `4ε·mass` in the bound, `FLUSH·|vⱼ|` per key in
-        // the mass covers every key being flushed.
-        for v in values {
+        // the mass covers every key being flushed (masked keys have no
+        // weight to flush).
+        for (_, v) in scores.zip(values).filter(|&(s, _)| weighs(s)) {
             for (o, &x) in out.iter_mut().zip(v) {
                 *o += FLUSH * f64::from(x.abs());
             }

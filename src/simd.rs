@@ -84,6 +84,14 @@ impl Scores {
         Scores(self.0.is_nan().select(self.0, Lane::ZERO))
     }
 
+    /// Bit `j` set for each of the first `n` keys whose score is not `-inf`:
+    /// the keys whose values the block reads (a `-inf` score is a mask).
+    #[inline(always)]
+    pub(crate) fn weighed(self, n: usize) -> u32 {
+        let masked = self.0.simd_eq(Lane::splat(f32::NEG_INFINITY)).to_bitmask();
+        !masked & first_keys(n)
+    }
+
     /// `l + w₀ + w₁ + … + w₇`, added one lane after the other in order
     /// (the order every path of the kernel uses for the running sum).
     #[inline(always)]
@@ -219,6 +227,30 @@ pub(crate) fn axpy_block<R: ?Sized + AsRef<[f32]> + AsMut<[f32]>>(
         for (&pj, v) in p.iter().zip(values).take(n) {
             let v_tail = v.as_ref().get(whole * LANES..).unwrap_or_default();
             axpy_tail(acc_tail, pj, v_tail);
+        }
+    }
+}
+
+/// Bits `0..n` set (`n ≤ LANES`): every one of a block's first `n` keys.
+#[inline(always)]
+pub(crate) fn first_keys(n: usize) -> u32 {
+    (1u32 << n.min(LANES)) - 1
+}
+
+/// [`axpy_block`] over the keys of `weighed` (bit `j` for key `j`) only:
+/// the others' values are never read. Each value is updated by the same
+/// operations, in the same order of `j`, as in [`axpy_block`] over those keys.
+#[inline(never)]
+pub(crate) fn axpy_weighed<R: ?Sized + AsRef<[f32]> + AsMut<[f32]>>(
+    acc: &mut R,
+    p: Scores,
+    values: &Block<'_, R>,
+    weighed: u32,
+) {
+    let p = p.0.to_array();
+    for (j, (&pj, v)) in p.iter().zip(values).enumerate() {
+        if weighed & (1 << j) != 0 {
+            axpy(acc.as_mut(), pj, v.as_ref());
         }
     }
 }

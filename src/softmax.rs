@@ -13,8 +13,10 @@ use crate::simd::{self, Scores};
 /// (same exp, same summation order; the maximum is order-independent).
 ///
 /// Non-finite values: a NaN anywhere makes the whole row NaN; a `+inf` makes
-/// the row NaN (`inf − inf`); `-inf` entries get weight 0 unless every entry
-/// is `-inf`, which gives NaN. An empty row is left as it is.
+/// the row NaN (`inf − inf`). A `-inf` entry is a mask: its weight is
+/// exactly 0 and it takes no part in the sums, and a row of nothing but
+/// `-inf` entries is all 0 (as an attention row that sees no key). An empty
+/// row is left as it is.
 ///
 /// ```
 /// let mut row = [1.0f32, 2.0, 3.0];
@@ -36,11 +38,19 @@ pub fn softmax<const N: usize>(row: &mut [f32; N]) {
 pub(crate) fn softmax_slice(row: &mut [f32]) {
     let m = simd::max(row);
     let mut sum = 0.0f32;
+    let mut any = false;
     for x in row.iter_mut() {
-        *x = math::exp(*x - m);
-        sum += *x;
+        if *x == f32::NEG_INFINITY {
+            *x = 0.0;
+        } else {
+            any = true;
+            *x = math::exp(*x - m);
+            sum += *x;
+        }
     }
-    simd::div(row, sum);
+    if any {
+        simd::div(row, sum);
+    }
 }
 
 /// Running state of an online softmax over one row of scores, seen a block at
@@ -58,8 +68,6 @@ pub(crate) struct Online {
     /// Running sum of weights; before the start `+0.0`, or NaN once a NaN
     /// score was seen.
     l: f32,
-    /// Whether any key was seen (a block entered).
-    seen: bool,
 }
 
 /// What the caller must do to its accumulator before adding a block.
@@ -78,10 +86,10 @@ pub(crate) enum Rescale {
 pub(crate) enum Finish {
     /// Divide the accumulator by the running sum `l`.
     Divide(f32),
-    /// The row saw keys but never a score above `-inf` (all `-inf`, or NaN):
-    /// NaN, as the textbook's `exp(−inf − (−inf))`.
+    /// The row saw a NaN score and never a score above `-inf`: NaN.
     Nan,
-    /// The row saw no key: exactly 0.
+    /// The row saw no key, or only keys whose score is `-inf` (masked, see
+    /// `reference`'s rule): exactly 0.
     Zero,
 }
 
@@ -92,15 +100,14 @@ impl Online {
         Online {
             m: f32::NEG_INFINITY,
             l: 0.0,
-            seen: false,
         }
     }
 
     /// The state after a tile computed on lanes: running maximum `m` and
-    /// sum `l` of a row that saw at least one key.
+    /// sum `l`.
     #[inline(always)]
     pub(crate) const fn entered(m: f32, l: f32) -> Self {
-        Online { m, l, seen: true }
+        Online { m, l }
     }
 
     /// Whether a score above `-inf` was seen (weights are relative to `m`).
@@ -111,10 +118,9 @@ impl Online {
 
     /// Takes the maximum of the next block (NaN-ignoring, see `simd::max`)
     /// and says how to treat the accumulator. A block whose maximum is `-inf`
-    /// does not start the state: its keys weigh 0 once a finite score comes.
+    /// does not start the state: its keys are masked.
     #[inline(always)]
     pub(crate) fn enter_block(&mut self, block_max: f32) -> Rescale {
-        self.seen = true;
         if block_max > self.m {
             if self.started() {
                 let alpha = simd::exp_one(self.m - block_max);
@@ -150,7 +156,7 @@ impl Online {
     pub(crate) fn finish(&self) -> Finish {
         if self.started() {
             Finish::Divide(self.l)
-        } else if self.seen {
+        } else if self.l.is_nan() {
             Finish::Nan
         } else {
             Finish::Zero

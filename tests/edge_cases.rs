@@ -287,48 +287,154 @@ fn a_plus_infinite_score_makes_the_rows_that_see_it_nan() {
     }
 }
 
-/// **A −∞ score** (from infinite or overflowing q/k entries): weight exactly
-/// 0, as long as the row sees at least one finite score — wherever the −∞
-/// keys sit, including a whole first block of 8 of them. A row whose every
-/// visible score is −∞ has no maximum to subtract: NaN, like the reference.
+/// **A −∞ score is a mask** (from a `−∞` entry, or a product that
+/// overflows to `−∞`): the key weighs exactly 0 and its value row is never
+/// read, so NaN, `+∞` or `−∞` there changes no bit of any output, wherever
+/// the masked keys sit (a whole first block of 8, single keys in later
+/// blocks, keys that full tiles of queries see and keys only lone queries
+/// see). A row whose every visible score is `−∞` sees no key: exactly
+/// `+0.0`. The reference does the same, and the rows that also see other
+/// keys meet the contract.
 #[test]
-fn a_minus_infinite_score_weighs_zero() {
+fn a_minus_infinite_score_is_a_mask() {
     let d = 2;
-    let mut broken = Vec::new();
-    for n_inf in [1, 3, 7, 8, 9, 16] {
-        let n = n_inf + 3;
+    let leading = |n: usize| (format!("{n} leading"), (0..n).collect::<Vec<_>>());
+    let mut layouts: Vec<(String, Vec<usize>)> = [1, 3, 7, 8, 9, 16, 20].map(leading).into();
+    layouts.push(("scattered".into(), vec![2, 9, 10, 17, 23]));
+    for (name, masked) in &layouts {
+        let n = 24;
         let shape = Shape::new(n, n, 1, 1, d).with_scale(1.0);
-        let mut c = fixed_case(shape, 1.0, n as u64);
-        c.q.fill(1.0);
-        for j in 0..n_inf {
-            c.k[j * d] = f32::NEG_INFINITY;
-            c.k[j * d + 1] = 0.0;
-        }
-        let out = run(FAST, &c);
-        let naive = run(NAIVE, &c);
-        for t in 0..n_inf {
-            assert!(
-                row(&naive, t, 0, 1, d).iter().all(|x| x.is_nan()),
-                "reference row {t}"
-            );
-            assert!(
-                row(&out, t, 0, 1, d).iter().all(|x| x.is_nan()),
-                "{n_inf} -inf keys: row {t}"
-            );
-        }
-        // Rows that also see finite keys: finite, within the contract.
-        let fin = |x: &[f32]| x[n_inf * d..].to_vec();
-        let r64 = oracle(&c)[n_inf * d..].to_vec();
-        if !fin(&out).iter().all(|x| x.is_finite()) {
-            broken.push(format!(
-                "{n_inf} leading -inf keys: later rows {:?}",
-                fin(&out)
-            ));
-        } else {
-            check_contract(&fin(&out), &fin(&naive), &r64).unwrap();
+        let mut clean = fixed_case(shape, 1.0, n as u64);
+        clean.q.iter_mut().for_each(|x| *x = x.abs() + 0.5);
+        for overflow in [false, true] {
+            let mut c = clean.clone();
+            // A −∞ entry, or finite entries whose products overflow to −∞.
+            let key = if overflow {
+                c.q.iter_mut().step_by(d).for_each(|x| *x = 1.0e30);
+                [-1.0e30, 0.0]
+            } else {
+                [f32::NEG_INFINITY, 0.0]
+            };
+            for &j in masked {
+                c.k[j * d..][..d].copy_from_slice(&key);
+            }
+            let base = run(FAST, &c);
+            let naive = run(NAIVE, &c);
+            for hostile in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+                let mut h = c.clone();
+                for &j in masked {
+                    h.v[j * d..][..d].fill(hostile);
+                }
+                let what = format!("{name}, overflow {overflow}, v = {hostile}");
+                assert_eq!(bits(&run(FAST, &h)), bits(&base), "{what}");
+                assert_eq!(bits(&run(NAIVE, &h)), bits(&naive), "reference: {what}");
+            }
+            // Rows whose every visible key is masked: +0.0, fast and reference.
+            let blind = (0..n).take_while(|t| masked.contains(t)).count();
+            for t in 0..n {
+                let (o, r) = (row(&base, t, 0, 1, d), row(&naive, t, 0, 1, d));
+                if t < blind {
+                    assert_eq!(bits(o), [0, 0], "{name}: row {t}");
+                    assert_eq!(bits(r), [0, 0], "{name}: reference row {t}");
+                } else {
+                    assert!(o.iter().all(|x| x.is_finite()), "{name}: row {t} {o:?}");
+                }
+            }
+            if !overflow {
+                // The oracle masks the same keys (their f64 scores are −∞ too).
+                contract(FAST, NAIVE, &c).unwrap_or_else(|e| panic!("{name}: {e}"));
+            }
         }
     }
-    assert!(broken.is_empty(), "{broken:#?}");
+}
+
+/// **A −∞ score is a mask, in the weights too**: `softmax` and
+/// `attention_weights` give a `−∞` entry weight exactly 0 and a row of
+/// nothing but `−∞` entries all zeros, bit for bit as the reference.
+#[test]
+fn softmax_and_weights_mask_minus_infinity() {
+    let ninf = f32::NEG_INFINITY;
+    for row in [[ninf; 4], [ninf, 1.0, ninf, 2.0], [0.5, ninf, ninf, ninf]] {
+        let (mut fast, mut naive) = (row, row);
+        microattn::softmax(&mut fast);
+        microattn::reference::softmax(&mut naive);
+        assert_eq!(bits(&fast), bits(&naive), "{row:?}");
+        for (w, x) in fast.iter().zip(row) {
+            if x == ninf {
+                assert_eq!(w.to_bits(), 0, "{row:?}");
+            }
+        }
+        let live: f32 = fast.iter().sum();
+        let any = row.iter().any(|&x| x != ninf);
+        assert!(
+            if any {
+                (live - 1.0).abs() < 1e-6
+            } else {
+                live == 0.0
+            },
+            "{row:?}"
+        );
+    }
+    // q = [1, 0], keys 0 and 2 at −∞: their weights are 0; row 0 sees only
+    // key 0, so it is all zeros.
+    let q = [[1.0f32, 0.0]; 3];
+    let k = [[ninf, 0.0], [1.0, 0.0], [ninf, 0.0]];
+    let (mut fast, mut naive) = ([[f32::NAN; 3]; 3], [[f32::NAN; 3]; 3]);
+    microattn::attention_weights(&q, &k, 1.0, &mut fast);
+    microattn::reference::attention_weights(&q, &k, 1.0, &mut naive);
+    assert_eq!(fast, [[0.0; 3], [0.0, 1.0, 0.0], [0.0, 1.0, 0.0]]);
+    assert_eq!(bits(fast.as_flattened()), bits(naive.as_flattened()));
+}
+
+/// **The fuzz target's finding, through every path**: a query whose first
+/// block of keys all score `−∞` and whose values there are NaN, alone (a
+/// decode step), inside a full tile, through a `KvCache` decode step and a
+/// `RingKvCache`: the masked values are never read, so every path gives the
+/// finite result, the same bits.
+#[test]
+fn masked_nan_values_are_never_read_on_any_path() {
+    const N: usize = 17;
+    let mut k = [[[0.0f32; 1]; 1]; N];
+    let mut v = [[[0.0f32; 1]; 1]; N];
+    let q = [[[1.0e30f32; 1]; 1]; N];
+    for j in 0..N {
+        // Keys 0..9 overflow to −∞ against q, with NaN values.
+        let masked = j < 9;
+        k[j][0][0] = if masked { -1.0e30 } else { 1.0e-30 * j as f32 };
+        v[j][0][0] = if masked { f32::NAN } else { j as f32 };
+    }
+    let mut fixed = [[[f32::NAN; 1]; 1]; N];
+    microattn::causal_multi_head_scaled(&q, &k, &v, 1.0, &mut fixed);
+    let mut naive = [[[f32::NAN; 1]; 1]; N];
+    microattn::reference::causal_multi_head_scaled(&q, &k, &v, 1.0, &mut naive);
+    for t in 0..N {
+        let want = if t < 9 { 0.0 } else { fixed[t][0][0] };
+        assert!(
+            fixed[t][0][0].is_finite() && naive[t][0][0].is_finite(),
+            "row {t}"
+        );
+        assert_eq!(fixed[t][0][0].to_bits(), want.to_bits(), "row {t}");
+    }
+    let mut cache = microattn::KvCache::<N, 1, 1>::with_scale(1.0);
+    let mut ring = microattn::RingKvCache::<N, 1, 1>::with_scale(1.0);
+    for t in 0..N {
+        let mut out = [[f32::NAN; 1]; 1];
+        cache
+            .step(&q[t], &k[t], &v[t], &mut out, None, None)
+            .unwrap();
+        assert_eq!(
+            out[0][0].to_bits(),
+            fixed[t][0][0].to_bits(),
+            "cache step {t}"
+        );
+        let mut out = [[f32::NAN; 1]; 1];
+        ring.step(&q[t], &k[t], &v[t], &mut out, None, None);
+        assert_eq!(
+            out[0][0].to_bits(),
+            fixed[t][0][0].to_bits(),
+            "ring step {t}"
+        );
+    }
 }
 
 /// **Values near `f32::MAX`**: the kernel divides by the normaliser last,

@@ -9,6 +9,106 @@ use microattn::reference::{
 };
 use microattn::{Shape, causal_attention_dyn};
 
+/// An input of the `attention` target, as the harness decodes its bytes:
+/// `q_len = 10`, `kv_len = 14`, one head, `D = 1`, scale 1, and the raw bits
+/// of `q`, `k` and `v`.
+struct Decoded {
+    q: [u32; 10],
+    k: [u32; 14],
+    v: [u32; 14],
+}
+
+/// **Finding of the `attention` fuzz target** (the 209-byte input, kept in
+/// `examples/fuzz/seeds/attention/`): row 4 (`q ≈ −1.27e29`) sees keys 0–8;
+/// keys 0–7 (`≈ 1.04e21`) score `−∞` (the product overflows) and key 8 a
+/// finite score, and `v` at keys 0 and 1 is NaN. The kernel skipped the
+/// leading block of `−∞` scores and returned `v[8]`, the reference
+/// multiplied their NaN values by weight 0 and returned NaN.
+const ISSUE_INPUT: Decoded = Decoded {
+    q: [
+        0xefefefef, 0x00000601, 0x5f7dffd2, 0x009e450a, 0xefcd0000, 0x27790000, 0x62626262,
+        0x62626262, 0x62626262, 0x62626262,
+    ],
+    k: [
+        0x62626263, 0x62626262, 0x62626262, 0x62626262, 0x62626262, 0x62626262, 0x62626262,
+        0x62626262, 0xbec88e3e, 0xffffffff, 0xffffffff, 0x942f8027, 0xff864063, 0xffffffff,
+    ],
+    v: [
+        0xffffffff, 0x7fffffff, 0x7262ffff, 0x62626262, 0x62620062, 0x62626262, 0xff696262,
+        0x69feffff, 0x00696969, 0x0024150a, 0xc9e1e101, 0xffff2f9e, 0x1001ffbd, 0xf6ef1010,
+    ],
+};
+
+/// The same finding after `cargo fuzz tmin` (168 bytes, also in the seeds):
+/// the same shape and row 4, with a subnormal key 8 and NaN values at keys 0
+/// and 1.
+const ISSUE_INPUT_MINIMISED: Decoded = Decoded {
+    q: [
+        0xefefefef, 0x00000601, 0x5f7dffd2, 0x009e450a, 0xefcd0000, 0x27790000, 0x62626262,
+        0x62626262, 0x62626262, 0x62626262,
+    ],
+    k: [
+        0x62626263, 0x62626262, 0x62626262, 0x62626262, 0x62626262, 0x62626262, 0x62626262,
+        0x62626262, 0x00698e3e, 0xffffffff, 0x27ffffff, 0x63942f80, 0xffff8640, 0xffffffff,
+    ],
+    v: [
+        0xffffffff, 0xff7fffff, 0x627262ff, 0x62626262, 0x62626200, 0x62626262, 0xffff6962,
+        0x6969feff, 0x0a006969, 0x01002415, 0x2f9ec9e1, 0xffbdffff, 0x10101001, 0xbbeff6ef,
+    ],
+};
+
+/// Runs the fast kernel and the reference on `input` (with `v` rows `0..8`
+/// replaced by `masked_v`, if given); returns (fast, reference) bits.
+fn run_decoded(input: &Decoded, masked_v: Option<f32>) -> (Vec<u32>, Vec<u32>) {
+    let shape = Shape::new(10, 14, 1, 1, 1).with_scale(1.0);
+    let q = input.q.map(f32::from_bits);
+    let k = input.k.map(f32::from_bits);
+    let mut v = input.v.map(f32::from_bits);
+    if let Some(x) = masked_v {
+        v[..8].fill(x);
+    }
+    let (mut out, mut naive) = ([f32::NAN; 10], [f32::NAN; 10]);
+    causal_attention_dyn(&shape, &q, &k, &v, &mut out).unwrap();
+    naive_dyn(&shape, &q, &k, &v, &mut naive).unwrap();
+    let bits = |x: [f32; 10]| x.map(f32::to_bits).to_vec();
+    (bits(out), bits(naive))
+}
+
+/// The rule both now follow: a `−∞` score is a mask, its value never read.
+/// Row 4 weighs key 8 alone: exactly `v[8]`, in the kernel and the
+/// reference, whatever the masked keys' values hold. Row 0 sees only masked
+/// keys: exactly `+0.0`. Rows 5–9 see a NaN key: NaN.
+#[test]
+fn minus_infinite_scores_mask_their_nan_values() {
+    for (name, input) in [
+        ("input", &ISSUE_INPUT),
+        ("minimised", &ISSUE_INPUT_MINIMISED),
+    ] {
+        let (out, naive) = run_decoded(input, None);
+        for (who, bits) in [("kernel", &out), ("reference", &naive)] {
+            assert_eq!(bits[4], input.v[8], "{name}, {who}: row 4 is v[8]");
+            assert_eq!(bits[0], 0, "{name}, {who}: row 0 sees only masked keys");
+            for (t, &b) in bits.iter().enumerate().skip(5) {
+                assert!(f32::from_bits(b).is_nan(), "{name}, {who}: row {t}");
+            }
+        }
+        for x in [
+            0.0,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            f32::from_bits(0x7fc0_dead),
+        ] {
+            let (o, n) = run_decoded(input, Some(x));
+            assert_eq!((o[0], o[4]), (out[0], out[4]), "{name}: masked v = {x}");
+            assert_eq!(
+                (n[0], n[4]),
+                (naive[0], naive[4]),
+                "{name}, reference: masked v = {x}"
+            );
+        }
+    }
+}
+
 /// One query at position 1 over two keys: scores `−90` and `0` (scale 1,
 /// D = 1), values `1` and `0`. Key 0's weight is `exp(−90)/(1 + exp(−90))
 /// ≈ 8.2e-40`, below `f32::MIN_POSITIVE`: the fused kernel flushes it to 0

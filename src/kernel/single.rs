@@ -131,12 +131,19 @@ pub(crate) fn take_block<R: ?Sized + AsRef<[f32]> + AsMut<[f32]>>(
     }
     let p = state.weights(scores);
     if state.started() {
-        simd::axpy_block(out, p, values, n);
+        // Keys whose score is `-inf` are masked: their values are never read.
+        let weighed = scores.weighed(n);
+        if weighed == simd::first_keys(n) {
+            simd::axpy_block(out, p, values, n);
+        } else {
+            simd::axpy_weighed(out, p, values, weighed);
+        }
     }
 }
 
-/// The end of the recipe: `out = acc / l`, NaN for a query that saw only
-/// `-inf` or NaN scores, 0 for one that saw no key.
+/// The end of the recipe: `out = acc / l`; NaN for a query that saw a NaN
+/// score and no score above `-inf`; 0 for one that saw no key or only
+/// masked (`-inf`) ones.
 #[inline(always)]
 pub(crate) fn finish<R: ?Sized + AsMut<[f32]>>(out: &mut R, state: &Online) {
     match state.finish() {

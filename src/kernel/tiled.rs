@@ -3,9 +3,9 @@
 
 use crate::layout::{KvHead, Query, Width};
 use crate::simd::{self, Lanes};
-use crate::softmax::{Finish, Online};
+use crate::softmax::Online;
 
-use super::{BLOCK, TILE};
+use super::{BLOCK, TILE, single};
 
 /// The kernel's recipe for [`TILE`] queries that read `kv`, query `t`
 /// seeing keys `0..tile[t].visible` (never decreasing with `t`); writes
@@ -93,14 +93,19 @@ fn attend_kept<W: Width, const KEPT: usize>(
         let unstarted = m.is_neg_inf();
         let p = scores.map(|s| s.sub(m).exp().select(unstarted, s.nan_or_zero()));
         l = p.iter().fold(l, |l, &pj| l.add(pj));
-        if whole {
+        // Keys whose score is `-inf` (masked ones, or past what a query
+        // sees) are never read: the dense update only where there are none.
+        if whole && !scores.iter().any(|s| s.is_neg_inf().any()) {
             let mut outs = tile.each_mut().map(|q| &mut *q.out);
             simd::pv_block(&mut outs, &p, &values);
         } else {
             let weights = p.map(Lanes::to_array);
-            for (t, (q, &n)) in tile.iter_mut().zip(&seen).enumerate() {
-                for (w, v) in weights.iter().zip(&values).take(n as usize) {
-                    simd::axpy(q.out.as_mut(), w[t], v.as_ref());
+            let scores = scores.map(Lanes::to_array);
+            for (t, q) in tile.iter_mut().enumerate() {
+                for ((w, s), v) in weights.iter().zip(&scores).zip(&values) {
+                    if s[t] != f32::NEG_INFINITY {
+                        simd::axpy(q.out.as_mut(), w[t], v.as_ref());
+                    }
                 }
             }
         }
@@ -110,10 +115,7 @@ fn attend_kept<W: Width, const KEPT: usize>(
     let mut states = [Online::new(); TILE];
     for (((q, state), m), l) in tile.iter_mut().zip(&mut states).zip(m).zip(l) {
         *state = Online::entered(m, l);
-        match state.finish() {
-            Finish::Divide(l) => simd::div(q.out.as_mut(), l),
-            Finish::Nan | Finish::Zero => q.out.as_mut().fill(f32::NAN),
-        }
+        single::finish(q.out, state);
     }
     states
 }

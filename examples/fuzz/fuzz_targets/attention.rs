@@ -10,14 +10,19 @@
 //! 1. **No panic**, and the fast API returns exactly what the reference
 //!    returns (`Ok` or the same `Error`); on `Err`, `out` is untouched.
 //! 2. **NaN policy**, for every query row (q row `i` of head `h`, reading
-//!    key/value head `g`, keys `0..visible`), with raw bits:
+//!    key/value head `g`, keys `0..visible`), with raw bits. Its scores are
+//!    `reference::score`'s bits (the kernel's); a key whose score is `-inf`
+//!    is masked (weight 0, value never read), the others are weighed:
 //!    - a NaN in its q row or in one of its visible k rows makes every value
 //!      of the row NaN;
-//!    - otherwise a NaN in column `c` of a visible v row makes column `c` NaN;
-//!    - if everything it reads is finite, its scores (summed in the textbook
-//!      order, as the kernel does) are finite and every visible `|v|` is at
-//!      most `f32::MAX / visible` (so that the unnormalised sum cannot
-//!      overflow), the row is finite.
+//!    - otherwise, with no weighed key, the row is exactly `+0.0`;
+//!    - a weighed score of `+inf` makes every value of the row NaN;
+//!    - otherwise a NaN in column `c` of a weighed key's v row makes column
+//!      `c` NaN;
+//!    - if the weighed keys' scores and v rows are finite and every such
+//!      `|v|` is at most `f32::MAX / visible` (so that the unnormalised sum
+//!      cannot overflow), the row is finite, whatever the masked keys' v
+//!      rows hold.
 //! 3. **Padding**: every padded query row is `+0.0`; every valid row has the
 //!    bits `causal_attention_dyn` gives it on the unpadded prefix (so the
 //!    padding, whatever its bits, is never read).
@@ -266,9 +271,21 @@ fn nan_policy(shape: &Shape, q: &[f32], k: &[f32], v: &[f32], out: &[f32]) {
                 assert!(o.iter().all(|x| x.is_nan()), "NaN in q/k but not all NaN: {where_}");
                 continue;
             }
+            let scores: Vec<f32> =
+                keys.iter().map(|kr| reference::score(qr, kr, shape.scale)).collect();
+            let weighed: Vec<usize> =
+                (0..visible).filter(|&j| scores[j] != f32::NEG_INFINITY).collect();
+            if weighed.is_empty() {
+                assert!(o.iter().all(|x| x.to_bits() == 0), "no weighed key, not +0.0: {where_}");
+                continue;
+            }
+            if weighed.iter().any(|&j| scores[j] == f32::INFINITY) {
+                assert!(o.iter().all(|x| x.is_nan()), "+inf score but not all NaN: {where_}");
+                continue;
+            }
             let mut nan_col = false;
             for c in 0..d {
-                if vals.iter().any(|r| r[c].is_nan()) {
+                if weighed.iter().any(|&j| vals[j][c].is_nan()) {
                     nan_col = true;
                     assert!(o[c].is_nan(), "NaN in v column {c} not in out: {where_}");
                 }
@@ -276,17 +293,11 @@ fn nan_policy(shape: &Shape, q: &[f32], k: &[f32], v: &[f32], out: &[f32]) {
             if nan_col {
                 continue;
             }
-            let finite_inputs = qr
-                .iter()
-                .chain(keys.iter().copied().flatten())
-                .chain(vals.iter().copied().flatten())
-                .all(|x| x.is_finite());
-            let scores_finite = keys.iter().all(|kr| {
-                microattn::reference::score(qr, kr, shape.scale).is_finite()
-            });
             let v_bound = f32::MAX / visible as f32;
-            let v_small = vals.iter().copied().flatten().all(|x| x.abs() <= v_bound);
-            if finite_inputs && scores_finite && v_small {
+            let bounded = weighed.iter().all(|&j| {
+                scores[j].is_finite() && vals[j].iter().all(|x| x.is_finite() && x.abs() <= v_bound)
+            });
+            if bounded {
                 assert!(o.iter().all(|x| x.is_finite()), "finite inputs, non-finite out: {where_}");
             }
         }
