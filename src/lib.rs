@@ -197,7 +197,10 @@
 //!
 //! # Testing
 //! The suites in `tests/` hold every kernel to the contract, the exact
-//! properties and the edge-case table. `.ci/run` runs them on every backend
+//! properties and the edge-case table; `tests/exact.rs` holds the kernel's
+//! two paths to the same bits, and `tests/cache.rs` and `tests/ring.rs` the
+//! caches' prefills, decode steps and weights, with never-written slots
+//! filled with NaN. `.ci/run` runs them on every backend
 //! `wide` compiles to: SSE2 and AVX2+FMA natively, NEON cross-compiled and
 //! run under `qemu-aarch64`, simd128 under node; the microcontrollers'
 //! plain-array lanes run in the firmware ([On
