@@ -64,6 +64,15 @@ use crate::softmax::softmax_slice;
 /// Nothing else, ever: the calls keep
 /// `O(D)` scratch on the stack like the kernel.
 ///
+/// | cache | bytes |
+/// |---|---|
+/// | `KvCache<64, 1, 16>` (a microcontroller) | 8,192 + 16 (32-bit) |
+/// | `KvCache<2048, 2, 64>` (GQA, H = 8) | 2,097,152 + 24 (2 MiB) |
+/// | `KvCache<2048, 8, 64>` (MHA, H = 8) | 8,388,608 + 24 (8 MiB) |
+///
+/// The last one does not fit a default 8 MiB thread stack: put a cache that
+/// big in a `Box`, a `static` or a thread with a larger stack.
+///
 /// ```
 /// use microattn::KvCache;
 /// // 8 positions, 2 key/value heads of dimension 4: 2·8·2·4·4 = 512 bytes.

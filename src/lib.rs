@@ -34,8 +34,8 @@
 //! - Incremental decoding in fixed memory: [`KvCache`] (capacity `CAP`,
 //!   prefill of a prompt, decode steps, bit-identical to one causal pass over
 //!   the same tokens) and [`RingKvCache`] (sliding window of the last
-//!   `WINDOW` positions), both without heap; memory figures in the README's
-//!   "KV cache and decoding" section.
+//!   `WINDOW` positions), both without heap (sizes under [`KvCache`]'s
+//!   [Memory](KvCache#memory)).
 //! - [`entry`]: never-inlined instantiations for the common shapes, easy to
 //!   find in a profile or a disassembly.
 //! - [`reference`](mod@reference): the textbook version of each of these, the executable
@@ -44,17 +44,29 @@
 //!   crate's own suites use.
 //!
 //! # Memory
-//! No heap, ever. The fused kernel accumulates straight into the caller's
-//! output rows; beyond them it keeps a fixed working set that does not grow
-//! with N: for a full tile of 8 queries (SIMD targets) their running maxima
-//! and sums, a block of 8×8 scores and weights and up to 128 of their
-//! dimensions transposed; for a lone query (decode steps, leftovers, every
-//! query on a microcontroller) one block of 8 scores. No N×N matrix, no
-//! N-length score buffer. One `causal_multi_head::<32, 2, 1, 16>` call uses
-//! 336 bytes of stack on `thumbv7em-none-eabihf` (painted stack in QEMU; see
-//! the README's footprint table). The
-//! reference stores one `[f32; N]` score row on the stack (the fixed-size
-//! functions) or recomputes scores (the runtime one).
+//! No heap, ever. The caller owns `q`, `k`, `v` and `out`. The fused kernel
+//! accumulates straight into the caller's output rows; beyond them it keeps
+//! a fixed working set that does not grow with N: for a full tile of 8
+//! queries (SIMD targets) their running maxima and sums, a block of 8×8
+//! scores and weights and up to 128 of their dimensions transposed (2 KB at
+//! D = 64, 4 KB past it); for a lone query (decode steps, leftovers, every
+//! query on a microcontroller) one block of 8 scores. A cache's decode step
+//! on a SIMD target keeps each head's running maximum and sum and the
+//! addresses of one block of 8 positions' keys and values. No N×N matrix, no
+//! N-length score buffer. The reference stores one `[f32; N]` score row on
+//! the stack (the fixed-size functions) or recomputes scores (the runtime
+//! one).
+//!
+//! Stack, measured: on microcontrollers one `causal_multi_head::<32, 2, 1,
+//! 16>` call and one `KvCache::step` over 32 cached positions each take a
+//! few hundred bytes below their caller, per core in the README's footprint
+//! table (painted stack in QEMU; see [On
+//! microcontrollers](#on-microcontrollers)); neither grows with N. On x86-64
+//! built with `-C target-cpu=x86-64-v3`, the frames of the never-inlined
+//! [`entry`] functions are 3,320 bytes at D = 16, 3,608 at D = 32 and 5,752
+//! at D = 64, mostly the tile's transposed queries and its broadcast
+//! weights: `cargo +nightly rustc --release --lib -- -Z emit-stack-sizes -C
+//! target-cpu=x86-64-v3`, then `llvm-readobj --stack-sizes`.
 //!
 //! # Numerical behaviour
 //! - **Stability.** Scores are max-subtracted before `exp`, online: the
@@ -183,12 +195,123 @@
 //! (Unoptimised debug builds keep the unreachable panic paths of overflow
 //! checks in the binary; they are never taken.)
 //!
+//! # Testing
+//! The suites in `tests/` hold every kernel to the contract, the exact
+//! properties and the edge-case table; `tests/exact.rs` holds the kernel's
+//! two paths to the same bits, and `tests/cache.rs` and `tests/ring.rs` the
+//! caches' prefills, decode steps and weights, with never-written slots
+//! filled with NaN. `.ci/run` runs them on every backend
+//! `wide` compiles to: SSE2 and AVX2+FMA natively, NEON cross-compiled and
+//! run under `qemu-aarch64`, simd128 under node; the microcontrollers'
+//! plain-array lanes run in the firmware ([On
+//! microcontrollers](#on-microcontrollers)). The cross runs by hand (Debian:
+//! `apt-get install qemu-user gcc-aarch64-linux-gnu`, and node ≥ 20):
+//!
+//! ```sh
+//! rustup target add aarch64-unknown-linux-gnu wasm32-wasip1
+//! CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc \
+//! CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER="qemu-aarch64 -L /usr/aarch64-linux-gnu" \
+//!     cargo test --release --target aarch64-unknown-linux-gnu
+//! CARGO_TARGET_WASM32_WASIP1_RUSTFLAGS="-C target-feature=+simd128" \
+//! CARGO_TARGET_WASM32_WASIP1_RUNNER="node --no-warnings $PWD/.ci/wasi-run.mjs" \
+//!     cargo test --release --target wasm32-wasip1
+//! ```
+//!
+//! **Miri** (undefined behaviour, on the interpreter), a step of `.ci/run`:
+//! the interpreter is thousands of times slower than a debug build, so
+//! `.ci/miri` runs the light suites (padded batches, the runtime API) and
+//! the doctests with `PROPTEST_CASES=2` and `-Zmiri-deterministic-floats`,
+//! about 5 minutes; any other suite with `.ci/miri --test NAME`.
+//!
+//! **Fuzzing** (`cargo-fuzz`, nightly), two targets in `examples/fuzz`:
+//! `attention` feeds raw `f32` bit patterns and lengths through
+//! [`causal_attention_dyn`] and [`causal_attention_padded`] and checks that
+//! nothing panics, the NaN and mask policy, the padding and the contract;
+//! `cache` drives sequences of [`KvCache`] and [`RingKvCache`] operations
+//! (push, extend, prefill, step, attend, clear, truncate) against a `Vec`
+//! model and checks the state after each one, [`Error::CacheFull`] with the
+//! cache unchanged, outputs bit-identical to [`causal_attention_dyn`] on the
+//! model's positions (the ring: its window) and the contract.
+//! `examples/fuzz/seeds/<target>/` holds a small, minimised corpus, the
+//! targets' findings among it; `.ci/run` replays every seed, then runs both
+//! targets from the seeds for 10 minutes each, at once:
+//!
+//! ```sh
+//! cargo +nightly install cargo-fuzz
+//! mkdir -p /tmp/corpus
+//! cargo +nightly fuzz run --fuzz-dir examples/fuzz attention /tmp/corpus examples/fuzz/seeds/attention -- -max_total_time=600
+//! cargo +nightly fuzz run --fuzz-dir examples/fuzz cache
+//! ```
+//!
 //! # Lanes and target features
 //! The lanes are `wide::f32x8`. `wide` picks its implementation when it is
 //! compiled, from the target features (no run-time dispatch): a default
 //! x86-64 build runs two SSE2 halves without FMA; build with
-//! `RUSTFLAGS="-C target-cpu=x86-64-v3"` (or `native`) for AVX2 + FMA. aarch64
-//! uses NEON, wasm32 `+simd128`, microcontrollers plain arrays.
+//! `RUSTFLAGS="-C target-cpu=x86-64-v3"` (any AVX2+FMA CPU: Haswell, Zen and
+//! later) or `-C target-cpu=native` for AVX2 + FMA. aarch64 uses NEON,
+//! wasm32 needs `-C target-feature=+simd128`, microcontrollers get plain
+//! arrays.
+//!
+//! The flag has to reach the whole crate graph: a `#[target_feature]`
+//! attribute on a caller does not help, because `wide`'s types are fixed
+//! when `wide` itself is compiled. To make it the default, put it in
+//! `.cargo/config.toml`:
+//!
+//! ```toml
+//! [build]
+//! rustflags = ["-C", "target-cpu=x86-64-v3"]
+//! ```
+//!
+//! # On microcontrollers
+//! The crate builds for bare-metal targets as it is: it has no default
+//! features (leave `std` off; it is for hosted builds only).
+//!
+//! ```sh
+//! rustup target add thumbv6m-none-eabi thumbv7em-none-eabihf riscv32imac-unknown-none-elf
+//! cargo build --lib --release --target thumbv6m-none-eabi       # Cortex-M0/M0+ (soft float)
+//! cargo build --lib --release --target thumbv7em-none-eabihf    # Cortex-M4F/M7F
+//! cargo build --lib --release --target riscv32imac-unknown-none-elf
+//! ```
+//!
+//! On targets without SIMD registers (`wide`'s lanes are plain arrays there)
+//! every query takes the kernel's one-query path: a tile's lanes would live
+//! on the stack, not in registers, and sharing loads saves nothing. Results
+//! are the same bits either way.
+//!
+//! `examples/firmware` is a firmware package of its own (`cortex-m-rt`,
+//! semihosting). It runs `causal_multi_head::<32, 2, 1, 16>` on
+//! pseudo-random inputs, then the same 32 positions again by
+//! `KvCache::<32, 1, 16>::step` decode steps from an empty cache; it checks
+//! both inside the firmware against the reference and the accuracy contract
+//! (one query position at a time, so that it fits the Cortex-M0's 16 KiB of
+//! RAM), and the decode steps bit for bit against the attention call, then
+//! prints `PASS` or `FAIL` and exits 0 or 1 through semihosting. The keys
+//! and values exist once, in the firmware's cache, which the attention call
+//! reads as its `k` and `v`. The three Cortex-M cores print the same bits,
+//! equal to those of a default (SSE2, no FMA) x86-64 build. With
+//! `qemu-system-arm` installed (Debian: `apt-get install qemu-system-arm`):
+//!
+//! ```sh
+//! cd examples/firmware
+//! rustup target add thumbv7em-none-eabihf thumbv6m-none-eabi thumbv8m.main-none-eabihf
+//! cargo run --release                                    # Cortex-M4F, QEMU mps2-an386
+//! cargo run --release --target thumbv6m-none-eabi        # Cortex-M0, QEMU microbit
+//! cargo run --release --target thumbv8m.main-none-eabihf # Cortex-M33, QEMU mps2-an505
+//! cargo build --lib --release --target riscv32imac-unknown-none-elf   # RISC-V: builds, no QEMU run
+//! ```
+//!
+//! The example `host_check` holds a firmware's log to the contract against
+//! the reference computed on the host (CI does this for every core):
+//!
+//! ```sh
+//! cargo run --release > m4f.log      # in examples/firmware
+//! cargo run --release --target x86_64-unknown-linux-gnu --example host_check -- m4f.log
+//! ```
+//!
+//! Flash, static RAM, code size, stack and instruction counts per core are
+//! the README's footprint table, which `.ci/footprint` measures on this
+//! firmware (what each column counts, and the budgets CI holds them to:
+//! `benches/README.md`).
 //!
 //! # Features
 //! - `std`: forwards `std` to `wide` (a faster scalar `sqrt` there). The

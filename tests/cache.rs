@@ -517,8 +517,9 @@ fn cache_try(
     r
 }
 
-/// The memory figures the README quotes: keys and values plus the
-/// bookkeeping (24 bytes on 64-bit targets, 16 on 32-bit; the ring 40 and 24).
+/// The memory figures the docs of `KvCache` and `RingKvCache` quote: keys
+/// and values plus the bookkeeping (24 bytes on 64-bit targets, 16 on
+/// 32-bit; the ring 40 and 24).
 #[test]
 fn memory_figures() {
     use core::mem::size_of;
