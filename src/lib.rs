@@ -92,7 +92,7 @@
 //!   at most **1.1 ULP** from the f64 `exp` over every f32 in `[−104, 0]`
 //!   whose result is a normal f32 — measured exhaustively at 1.025 ULP in
 //!   the default (SSE2) build and 1.059 ULP with AVX2+FMA (`cargo test
-//!   --release --lib -- --ignored exp_every_f32`, 2026-11-28); a dense grid
+//!   --release --lib -- --ignored exp_every_f32`); a dense grid
 //!   of that range runs with every `cargo test`. `exp(0) = 1` exactly,
 //!   `exp(-inf) = 0`, NaN stays NaN, and a result below
 //!   `f32::MIN_POSITIVE` (`x < ln(MIN_POSITIVE) ≈ −87.34`) is exactly 0: no
@@ -114,10 +114,9 @@
 //!   `4ε·max mass64` a few roundings of the weights and the final division
 //!   when the textbook happens to be exact. A weight's rounding moves an
 //!   output by about `ε·wⱼ·|vⱼ|` whatever the signs of the other terms, so
-//!   that term is stated against the magnitudes: against `max|ref64|` (the
-//!   first statement of this contract) it is too tight when values of
-//!   opposite signs cancel, which the fuzz target found (the case is a test
-//!   in `tests/edge_cases.rs`). (Scores of ±1e4 carry an absolute rounding
+//!   that term is stated against the magnitudes: against `max|ref64|` it
+//!   would be too tight when values of opposite signs cancel (a case in
+//!   `tests/edge_cases.rs`). (Scores of ±1e4 carry an absolute rounding
 //!   of about 1e-3 each, which dominates the error there; that is why the
 //!   scores themselves are summed in the reference's order.)
 //!   [`reference::check_contract_with_mass`] is this inequality as code, and
