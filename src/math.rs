@@ -1,8 +1,9 @@
 //! Scalar math: the only file that calls `libm`.
 //!
 //! `libm` is a port of musl's libm: correctly rounded in most cases and
-//! within 1 ULP everywhere for `expf` and `exp`, `sqrtf` is exact. Keeping every
-//! call here means a faster or more accurate exp is a change in one file.
+//! within 1 ULP everywhere for `expf` and `exp`, `sqrtf` is exact. These are
+//! the scalar functions of [`softmax`](crate::softmax), the weights and the
+//! reference; the fused kernel's softmax exp runs on lanes, in `simd::exp`.
 
 /// `e^x` in f32 (libm `expf`, < 1 ULP). `exp(0) == 1` exactly,
 /// `exp(-inf) == 0`, `exp(NaN)` is NaN.

@@ -107,8 +107,8 @@ impl<const WINDOW: usize, const KVH: usize, const D: usize> core::fmt::Debug
 }
 
 impl<const WINDOW: usize, const KVH: usize, const D: usize> RingKvCache<WINDOW, KVH, D> {
-    /// An empty ring with scale `1/√D`; writes nothing (free for any
-    /// `WINDOW`, usable in a `const` or `static`).
+    /// An empty ring with scale `1/√D`, its storage zero-filled (a `const
+    /// fn`: in a `static` the zeros are part of the image, not code).
     ///
     /// `WINDOW`, `KVH` or `D` zero is a compile-time error.
     ///

@@ -1,4 +1,5 @@
-//! Lanes: the only file that names `wide` types.
+//! Lanes: the only module that names `wide` types (this file, `exp` and
+//! `tile`).
 //!
 //! Rows are plain `&[f32]` (or `&[f32; D]`) of any length. Along a row
 //! (accumulator updates, rescale, division, maximum) whole lanes run on

@@ -1,9 +1,11 @@
 //! The accuracy contract, for every public kernel, against the f64 oracle:
 //!
-//! `max|out − ref64| ≤ 2·max|naive32 − ref64| + 4ε·max|ref64|`
+//! `max|out − ref64| ≤ 2·max|naive32 − ref64| + 4ε·max mass64`
 //!
-//! (`reference::check_contract`; naive32 is the textbook function of the same
-//! name run in f32). The runtime API is held to it on the whole grid
+//! (`reference::check_contract_with_mass`, with `mass64` the oracle's
+//! `Σⱼ wⱼ·|vⱼ|`, through `common::contract`; naive32 is the textbook function
+//! of the same name run in f32; the weights and softmax, whose outputs are
+//! non-negative, are held to the `max|ref64|` form, `check_contract`). The runtime API is held to it on the whole grid
 //! (`strategies::grid`), the fixed-size functions on a set of instances that
 //! uses every N, every D and every `(H, KVH)` of the grid, each with ordinary
 //! entries and with large ones (scores up to ±1e4).
