@@ -248,9 +248,18 @@ fn contract_and_prefix_bits_on_random_batches() {
         .unwrap();
 }
 
-/// An invalid call: shape, batch, valid lengths, the lengths of q, k, v and
-/// out, and the error it must return.
-type BadCall = (Shape, usize, Vec<usize>, usize, usize, usize, usize, Error);
+/// An invalid call to the padded API and the error it must return.
+struct BadCall {
+    shape: Shape,
+    batch: usize,
+    valid: Vec<usize>,
+    /// Lengths of the `q`, `k`, `v` and `out` buffers.
+    q: usize,
+    k: usize,
+    v: usize,
+    out: usize,
+    expected: Error,
+}
 
 /// Every invalid call: the right error, `out` untouched, the reference the same.
 #[test]
@@ -260,205 +269,215 @@ fn every_error_leaves_out_untouched() {
     let q = vec![1.0; 2 * qs];
     let kv = vec![1.0; 2 * kvs];
     let cases: Vec<BadCall> = vec![
-        (
-            Shape::new(3, 4, 0, 1, 2),
-            2,
-            vec![1, 1],
-            2 * qs,
-            2 * kvs,
-            2 * kvs,
-            2 * qs,
-            Error::ZeroDimension { field: "heads" },
-        ),
-        (
-            Shape::new(3, 4, 2, 1, 0),
-            2,
-            vec![1, 1],
-            2 * qs,
-            2 * kvs,
-            2 * kvs,
-            2 * qs,
-            Error::ZeroDimension { field: "head_dim" },
-        ),
-        (
-            Shape::new(3, 4, 3, 2, 2),
-            2,
-            vec![1, 1],
-            2 * qs,
-            2 * kvs,
-            2 * kvs,
-            2 * qs,
-            Error::HeadsNotMultiple {
+        BadCall {
+            shape: Shape::new(3, 4, 0, 1, 2),
+            batch: 2,
+            valid: vec![1, 1],
+            q: 2 * qs,
+            k: 2 * kvs,
+            v: 2 * kvs,
+            out: 2 * qs,
+            expected: Error::ZeroDimension { field: "heads" },
+        },
+        BadCall {
+            shape: Shape::new(3, 4, 2, 1, 0),
+            batch: 2,
+            valid: vec![1, 1],
+            q: 2 * qs,
+            k: 2 * kvs,
+            v: 2 * kvs,
+            out: 2 * qs,
+            expected: Error::ZeroDimension { field: "head_dim" },
+        },
+        BadCall {
+            shape: Shape::new(3, 4, 3, 2, 2),
+            batch: 2,
+            valid: vec![1, 1],
+            q: 2 * qs,
+            k: 2 * kvs,
+            v: 2 * kvs,
+            out: 2 * qs,
+            expected: Error::HeadsNotMultiple {
                 heads: 3,
                 kv_heads: 2,
             },
-        ),
-        (
-            Shape::new(5, 4, 2, 1, 2),
-            2,
-            vec![1, 1],
-            2 * qs,
-            2 * kvs,
-            2 * kvs,
-            2 * qs,
-            Error::QueryLongerThanKeys {
+        },
+        BadCall {
+            shape: Shape::new(5, 4, 2, 1, 2),
+            batch: 2,
+            valid: vec![1, 1],
+            q: 2 * qs,
+            k: 2 * kvs,
+            v: 2 * kvs,
+            out: 2 * qs,
+            expected: Error::QueryLongerThanKeys {
                 q_len: 5,
                 kv_len: 4,
             },
-        ),
-        (
-            s,
-            2,
-            vec![1, 1],
-            2 * qs - 1,
-            2 * kvs,
-            2 * kvs,
-            2 * qs,
-            Error::LengthMismatch {
+        },
+        BadCall {
+            shape: s,
+            batch: 2,
+            valid: vec![1, 1],
+            q: 2 * qs - 1,
+            k: 2 * kvs,
+            v: 2 * kvs,
+            out: 2 * qs,
+            expected: Error::LengthMismatch {
                 buffer: Buffer::Query,
                 expected: 2 * qs,
                 actual: 2 * qs - 1,
             },
-        ),
-        (
-            s,
-            2,
-            vec![1, 1],
-            2 * qs,
-            kvs,
-            2 * kvs,
-            2 * qs,
-            Error::LengthMismatch {
+        },
+        BadCall {
+            shape: s,
+            batch: 2,
+            valid: vec![1, 1],
+            q: 2 * qs,
+            k: kvs,
+            v: 2 * kvs,
+            out: 2 * qs,
+            expected: Error::LengthMismatch {
                 buffer: Buffer::Key,
                 expected: 2 * kvs,
                 actual: kvs,
             },
-        ),
-        (
-            s,
-            2,
-            vec![1, 1],
-            2 * qs,
-            2 * kvs,
-            2 * kvs - 1,
-            2 * qs,
-            Error::LengthMismatch {
+        },
+        BadCall {
+            shape: s,
+            batch: 2,
+            valid: vec![1, 1],
+            q: 2 * qs,
+            k: 2 * kvs,
+            v: 2 * kvs - 1,
+            out: 2 * qs,
+            expected: Error::LengthMismatch {
                 buffer: Buffer::Value,
                 expected: 2 * kvs,
                 actual: 2 * kvs - 1,
             },
-        ),
-        (
-            s,
-            2,
-            vec![1, 1],
-            2 * qs,
-            2 * kvs,
-            2 * kvs,
-            qs,
-            Error::LengthMismatch {
+        },
+        BadCall {
+            shape: s,
+            batch: 2,
+            valid: vec![1, 1],
+            q: 2 * qs,
+            k: 2 * kvs,
+            v: 2 * kvs,
+            out: qs,
+            expected: Error::LengthMismatch {
                 buffer: Buffer::Output,
                 expected: 2 * qs,
                 actual: qs,
             },
-        ),
-        (
-            s.with_scale(f32::NAN),
-            2,
-            vec![1, 1],
-            2 * qs,
-            2 * kvs,
-            2 * kvs,
-            2 * qs,
-            Error::NonFiniteScale,
-        ),
-        (
-            s.with_scale(f32::NEG_INFINITY),
-            2,
-            vec![1, 1],
-            2 * qs,
-            2 * kvs,
-            2 * kvs,
-            2 * qs,
-            Error::NonFiniteScale,
-        ),
-        (
-            s,
-            2,
-            vec![1],
-            2 * qs,
-            2 * kvs,
-            2 * kvs,
-            2 * qs,
-            Error::ValidLensLength {
+        },
+        BadCall {
+            shape: s.with_scale(f32::NAN),
+            batch: 2,
+            valid: vec![1, 1],
+            q: 2 * qs,
+            k: 2 * kvs,
+            v: 2 * kvs,
+            out: 2 * qs,
+            expected: Error::NonFiniteScale,
+        },
+        BadCall {
+            shape: s.with_scale(f32::NEG_INFINITY),
+            batch: 2,
+            valid: vec![1, 1],
+            q: 2 * qs,
+            k: 2 * kvs,
+            v: 2 * kvs,
+            out: 2 * qs,
+            expected: Error::NonFiniteScale,
+        },
+        BadCall {
+            shape: s,
+            batch: 2,
+            valid: vec![1],
+            q: 2 * qs,
+            k: 2 * kvs,
+            v: 2 * kvs,
+            out: 2 * qs,
+            expected: Error::ValidLensLength {
                 expected: 2,
                 actual: 1,
             },
-        ),
-        (
-            s,
-            2,
-            vec![1, 1, 1],
-            2 * qs,
-            2 * kvs,
-            2 * kvs,
-            2 * qs,
-            Error::ValidLensLength {
+        },
+        BadCall {
+            shape: s,
+            batch: 2,
+            valid: vec![1, 1, 1],
+            q: 2 * qs,
+            k: 2 * kvs,
+            v: 2 * kvs,
+            out: 2 * qs,
+            expected: Error::ValidLensLength {
                 expected: 2,
                 actual: 3,
             },
-        ),
-        (
-            s,
-            2,
-            vec![4, 5],
-            2 * qs,
-            2 * kvs,
-            2 * kvs,
-            2 * qs,
-            Error::ValidLenTooLong {
+        },
+        BadCall {
+            shape: s,
+            batch: 2,
+            valid: vec![4, 5],
+            q: 2 * qs,
+            k: 2 * kvs,
+            v: 2 * kvs,
+            out: 2 * qs,
+            expected: Error::ValidLenTooLong {
                 sequence: 1,
                 valid_len: 5,
                 kv_len: 4,
             },
-        ),
-        (
-            s,
-            2,
-            vec![usize::MAX, 0],
-            2 * qs,
-            2 * kvs,
-            2 * kvs,
-            2 * qs,
-            Error::ValidLenTooLong {
+        },
+        BadCall {
+            shape: s,
+            batch: 2,
+            valid: vec![usize::MAX, 0],
+            q: 2 * qs,
+            k: 2 * kvs,
+            v: 2 * kvs,
+            out: 2 * qs,
+            expected: Error::ValidLenTooLong {
                 sequence: 0,
                 valid_len: usize::MAX,
                 kv_len: 4,
             },
-        ),
-        (
-            Shape::new(1, usize::MAX / 2, 1, 1, 4),
-            1,
-            vec![0],
-            0,
-            0,
-            0,
-            0,
-            Error::SizeOverflow,
-        ),
-        (
-            Shape::new(1, 1, 1, 1, 2),
-            usize::MAX,
-            vec![],
-            0,
-            0,
-            0,
-            0,
-            Error::SizeOverflow,
-        ),
+        },
+        BadCall {
+            shape: Shape::new(1, usize::MAX / 2, 1, 1, 4),
+            batch: 1,
+            valid: vec![0],
+            q: 0,
+            k: 0,
+            v: 0,
+            out: 0,
+            expected: Error::SizeOverflow,
+        },
+        BadCall {
+            shape: Shape::new(1, 1, 1, 1, 2),
+            batch: usize::MAX,
+            valid: vec![],
+            q: 0,
+            k: 0,
+            v: 0,
+            out: 0,
+            expected: Error::SizeOverflow,
+        },
     ];
     let poison = f32::from_bits(0x7fa5_5a5a);
-    for (shape, batch, valid, ql, kl, vl, ol, expected) in cases {
+    for call in cases {
+        let BadCall {
+            shape,
+            batch,
+            valid,
+            q: ql,
+            k: kl,
+            v: vl,
+            out: ol,
+            expected,
+        } = call;
         let fast_out = {
             let mut out = vec![poison; ol];
             let r = causal_attention_padded(
