@@ -1,0 +1,82 @@
+//! Running a kernel on a case, the oracle and the contract, bit comparisons,
+//! and indexing the runtime layout.
+
+use super::*;
+
+/// Runs `kernel` on `case` with `out` filled with `init` first; the kernel
+/// must accept the case.
+pub fn run_with(kernel: Kernel, case: &Case, init: f32) -> Vec<f32> {
+    let len = case.shape.q_elems().expect("test bug: shape overflows");
+    let mut out = vec![init; len];
+    kernel(&case.shape, &case.q, &case.k, &case.v, &mut out)
+        .unwrap_or_else(|e| panic!("valid case rejected: {e} ({:?})", case.shape));
+    out
+}
+
+/// Runs `kernel` on `case` with a NaN-poisoned output buffer.
+pub fn run(kernel: Kernel, case: &Case) -> Vec<f32> {
+    run_with(kernel, case, f32::NAN)
+}
+
+/// The f64 oracle on `case`.
+pub fn oracle(case: &Case) -> Vec<f64> {
+    let mut out = vec![f64::NAN; case.shape.q_elems().expect("test bug")];
+    reference::causal_attention_f64(&case.shape, &case.q, &case.k, &case.v, &mut out)
+        .expect("valid case rejected by the oracle");
+    out
+}
+
+/// The f64 oracle's `Σⱼ wⱼ·|vⱼ|` on `case`: the contract's scale.
+pub fn mass(case: &Case) -> Vec<f64> {
+    let mut out = vec![f64::NAN; case.shape.q_elems().expect("test bug")];
+    reference::attention_mass_f64(&case.shape, &case.q, &case.k, &case.v, &mut out)
+        .expect("valid case rejected by the oracle");
+    out
+}
+
+/// The accuracy contract for `fast` with `naive` as its naive32.
+pub fn contract(fast: Kernel, naive: Kernel, case: &Case) -> Verdict {
+    let out = run(fast, case);
+    let naive32 = run(naive, case);
+    check_contract_with_mass(&out, &naive32, &oracle(case), &mass(case))
+        .map_err(|v| format!("{v} for {:?}", case.shape))
+}
+
+/// The raw bits of `x`.
+pub fn bits(x: &[f32]) -> Vec<u32> {
+    x.iter().map(|v| v.to_bits()).collect()
+}
+
+/// `a` and `b` hold the same bits; otherwise the first difference.
+pub fn same_bits(what: &str, a: &[f32], b: &[f32]) -> Verdict {
+    if a.len() != b.len() {
+        return Err(format!("{what}: lengths {} and {}", a.len(), b.len()));
+    }
+    match a
+        .iter()
+        .zip(b)
+        .position(|(x, y)| x.to_bits() != y.to_bits())
+    {
+        None => Ok(()),
+        Some(i) => Err(format!(
+            "{what}: index {i} differs: {:e} vs {:e}",
+            a[i], b[i]
+        )),
+    }
+}
+
+/// Range of row `(token, head)` in a buffer with `heads` heads per token.
+pub fn row(token: usize, head: usize, heads: usize, d: usize) -> std::ops::Range<usize> {
+    let start = (token * heads + head) * d;
+    start..start + d
+}
+
+/// Query heads per key/value head.
+pub fn group(s: &Shape) -> usize {
+    s.heads / s.kv_heads
+}
+
+/// Position of query 0 among the keys (`kv_len − q_len`).
+pub fn offset(s: &Shape) -> usize {
+    s.kv_len - s.q_len
+}
