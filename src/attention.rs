@@ -81,9 +81,9 @@ pub fn causal_attention<const N: usize, const D: usize>(
 
 /// [`causal_attention`] with a caller-chosen score scale instead of `1/√D`.
 ///
-/// A NaN or infinite `scale` is not rejected here: it makes the scores, and so
-/// the outputs, NaN (use [`causal_attention_dyn`](crate::causal_attention_dyn)
-/// for a checked scale).
+/// A NaN or infinite `scale` is not rejected here: every output is NaN (use
+/// [`causal_attention_dyn`](crate::causal_attention_dyn) for a checked
+/// scale).
 ///
 /// ```
 /// let x = [[1.0f32; 4]; 2];

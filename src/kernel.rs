@@ -72,6 +72,9 @@ pub(crate) const TILED: bool = simd::VECTOR;
 /// `q_len·heads` (checked by the caller); rows past its end get none.
 #[inline(always)]
 pub(crate) fn run<W: Width>(p: &Problem<'_, W>, out: &mut [f32], mut lse: Option<&mut [f32]>) {
+    if nan_for_non_finite_scale(p.scale, out, lse.as_deref_mut()) {
+        return;
+    }
     if !TILED {
         // Microcontrollers: every query through the one-query path, one at a
         // time in row order (tiles would only hold eight queries' state on
@@ -137,6 +140,23 @@ pub(crate) fn run<W: Width>(p: &Problem<'_, W>, out: &mut [f32], mut lse: Option
             }
         }
     }
+}
+
+/// A NaN or infinite `scale` makes every output value and log-sum-exp NaN
+/// (returns `true`; the scores would be meaningless, and an infinite scale
+/// would turn some of them into masks). The runtime and padded APIs reject
+/// such a scale before the kernel; the fixed-size API and the caches, which
+/// cannot fail, get this.
+#[inline(always)]
+fn nan_for_non_finite_scale(scale: f32, out: &mut [f32], lse: Option<&mut [f32]>) -> bool {
+    if scale.is_finite() {
+        return false;
+    }
+    out.fill(f32::NAN);
+    if let Some(lse) = lse {
+        lse.fill(f32::NAN);
+    }
+    true
 }
 
 /// Each present row's log-sum-exp into `lse`, if asked for.

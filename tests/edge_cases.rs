@@ -386,6 +386,64 @@ fn softmax_and_weights_mask_minus_infinity() {
     assert_eq!(bits(fast.as_flattened()), bits(naive.as_flattened()));
 }
 
+/// **A NaN or ±∞ scale**: the runtime API rejects it; the fixed-size API
+/// and the caches, which cannot fail, make every output (and log-sum-exp)
+/// NaN, also for rows whose every score would be `−∞` (an infinite scale
+/// times negative dot products), which would otherwise be masks. The
+/// reference does the same.
+#[test]
+fn a_non_finite_scale_makes_every_output_nan() {
+    // Head 0's dot products are all positive, head 1's all negative.
+    let q = [[[1.0f32, 0.5], [-1.0, -0.5]]; 3];
+    let k = [[[0.5f32, 1.0]]; 3];
+    let v = [[[1.0f32, 2.0]]; 3];
+    for scale in [f32::INFINITY, f32::NEG_INFINITY, f32::NAN] {
+        let mut out = [[[0.0f32; 2]; 2]; 3];
+        microattn::causal_multi_head_scaled(&q, &k, &v, scale, &mut out);
+        assert!(
+            out.as_flattened().as_flattened().iter().all(|x| x.is_nan()),
+            "{scale}"
+        );
+        let mut naive = [[[0.0f32; 2]; 2]; 3];
+        microattn::reference::causal_multi_head_scaled(&q, &k, &v, scale, &mut naive);
+        assert!(
+            naive
+                .as_flattened()
+                .as_flattened()
+                .iter()
+                .all(|x| x.is_nan()),
+            "{scale}"
+        );
+        let mut cache = microattn::KvCache::<4, 1, 2>::with_scale(scale);
+        let mut ring = microattn::RingKvCache::<2, 1, 2>::with_scale(scale);
+        for t in 0..3 {
+            let (mut out, mut lse) = ([[0.0f32; 2]; 2], [0.0f32; 2]);
+            cache
+                .step(&q[t], &k[t], &v[t], &mut out, None, Some(&mut lse))
+                .unwrap();
+            assert!(
+                out.as_flattened().iter().chain(&lse).all(|x| x.is_nan()),
+                "{scale}"
+            );
+            let (mut out, mut lse) = ([[0.0f32; 2]; 2], [0.0f32; 2]);
+            ring.step(&q[t], &k[t], &v[t], &mut out, None, Some(&mut lse));
+            assert!(
+                out.as_flattened().iter().chain(&lse).all(|x| x.is_nan()),
+                "{scale}"
+            );
+        }
+        let shape = Shape::new(3, 3, 2, 1, 2).with_scale(scale);
+        let (qf, kf, vf) = (
+            q.as_flattened().as_flattened(),
+            k.as_flattened().as_flattened(),
+            v.as_flattened().as_flattened(),
+        );
+        let mut out = [0.0f32; 12];
+        let e = microattn::causal_attention_dyn(&shape, qf, kf, vf, &mut out);
+        assert_eq!(e, Err(microattn::Error::NonFiniteScale));
+    }
+}
+
 /// **The fuzz target's finding, through every path**: a query whose first
 /// block of keys all score `−∞` and whose values there are NaN, alone (a
 /// decode step), inside a full tile, through a `KvCache` decode step and a

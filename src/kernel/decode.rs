@@ -101,8 +101,12 @@ pub(crate) fn step<const H: usize, const KVH: usize, const D: usize>(
     scale: f32,
     q: &[[f32; D]; H],
     out: &mut [[f32; D]; H],
-    lse: Option<&mut [f32; H]>,
+    mut lse: Option<&mut [f32; H]>,
 ) {
+    let lse_flat = lse.as_deref_mut().map(|l| &mut l[..]);
+    if super::nan_for_non_finite_scale(scale, out.as_flattened_mut(), lse_flat) {
+        return;
+    }
     let mut heads = Heads {
         q,
         out,
