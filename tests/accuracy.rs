@@ -1,11 +1,13 @@
-//! The accuracy contract, for every public kernel, against the f64 oracle:
+//! The accuracy contract, for every public kernel, against the f64 oracle
+//! (`common::contract`): the a-priori bound, value by value
+//! (`reference::error_bound`, `check_error_bound`), and the precision check
 //!
 //! `max|out − ref64| ≤ 2·max|naive32 − ref64| + 4ε·max mass64`
 //!
 //! (`reference::check_contract_with_mass`, with `mass64` the oracle's
-//! `Σⱼ wⱼ·|vⱼ|`, through `common::contract`; naive32 is the textbook function
-//! of the same name run in f32; the weights and softmax, whose outputs are
-//! non-negative, are held to the `max|ref64|` form, `check_contract`). The runtime API is held to it on the whole grid
+//! `Σⱼ wⱼ·|vⱼ|`; naive32 is the textbook function of the same name run in
+//! f32). The weights and softmax, bit-identical to the reference's, are held
+//! to the precision check's `max|ref64|` form, `check_contract`. The runtime API is held to it on the whole grid
 //! (`strategies::grid`), the fixed-size functions on a set of instances that
 //! uses every N, every D and every `(H, KVH)` of the grid, each with ordinary
 //! entries and with large ones (scores up to ±1e4).
@@ -16,11 +18,11 @@
 mod common;
 
 use common::{
-    FAST, NAIVE, biased, contract, fixed_kernels, fixed_softmax, fixed_weights, leaky, oracle,
-    prop, run, runner,
+    FAST, Kernel, NAIVE, biased, contract, error_bound, fixed_kernels, fixed_softmax,
+    fixed_weights, leaky, oracle, prop, run, runner,
 };
 use microattn::Shape;
-use microattn::reference::check_contract;
+use microattn::reference::{check_contract, check_error_bound};
 use microattn::strategies::{
     Case, HEAD_DIMS, HEAD_GROUPS, Magnitude, SEQ_LENS, case, fixed_case, grid, grid_case,
     grid_shape, scale, values,
@@ -262,6 +264,46 @@ fn check_contract_is_the_written_bound() {
     // A NaN where the oracle is finite always fails.
     off[i] = f32::NAN;
     assert!(check_contract(&off, &naive, &ref64).is_err());
+}
+
+/// `check_error_bound` is the written inequality, value by value: an output
+/// off by just more than its bound is rejected, one off by just less is
+/// accepted, and a NaN where the oracle is finite always fails.
+#[test]
+fn check_error_bound_is_the_written_bound() {
+    let c = fixed_case(Shape::new(17, 17, 2, 1, 9), 3.0, 1);
+    let (out, ref64, bound) = (run(FAST, &c), oracle(&c), error_bound(&c));
+    assert!(bound.iter().all(|&b| b > 0.0 && b.is_finite()));
+    check_error_bound(&out, &ref64, &bound).expect("the fast kernel meets the bound");
+    let i = out.len() / 2;
+    let mut off = out.clone();
+    off[i] = (ref64[i] + 1.01 * bound[i]) as f32;
+    let v = check_error_bound(&off, &ref64, &bound).expect_err("1.01 × bound must fail");
+    assert_eq!(v.index, i);
+    off[i] = (ref64[i] + 0.9 * bound[i]) as f32;
+    check_error_bound(&off, &ref64, &bound).expect("0.9 × bound must pass");
+    off[i] = f32::NAN;
+    assert!(check_error_bound(&off, &ref64, &bound).is_err());
+}
+
+/// The a-priori bound on its own catches kernels that are slightly wrong
+/// where scores are of ordinary size (with scores up to ±1e4 the scores'
+/// own rounding makes it loose, and the precision check catches them: the
+/// test below).
+#[test]
+fn error_bound_rejects_broken_kernels() {
+    for magnitude in [Magnitude::Unit, Magnitude::Ordinary] {
+        let c = fixed_case(Shape::new(9, 9, 4, 2, 8), magnitude.bound(8), 2);
+        let (ref64, bound) = (oracle(&c), error_bound(&c));
+        for (name, kernel) in [("biased", biased as Kernel), ("leaky", leaky)] {
+            let out = run(kernel, &c);
+            assert!(
+                check_error_bound(&out, &ref64, &bound).is_err(),
+                "{name}, {magnitude:?}"
+            );
+        }
+        check_error_bound(&run(FAST, &c), &ref64, &bound).expect("the real kernel passes");
+    }
 }
 
 /// The contract harness catches kernels that are slightly wrong.

@@ -33,6 +33,13 @@ use crate::error::Error;
 use crate::layout::{Dynamic, KvHead, Problem, Width};
 use crate::{Shape, default_scale, math};
 
+mod contract;
+
+pub use contract::{
+    ContractViolation, attention_mass_f64, check_contract, check_contract_with_mass,
+    check_error_bound, error_bound,
+};
+
 /// The arithmetic the reference runs in: f32 (the naive kernel) or f64 (the
 /// oracle). Private: not an extension point.
 trait Real:
@@ -246,6 +253,9 @@ pub fn causal_attention_scaled<const N: usize, const D: usize>(
     scale: f32,
     out: &mut [[f32; D]; N],
 ) {
+    if nan_for_non_finite(scale, out.as_flattened_mut()) {
+        return;
+    }
     let mut scores = [0.0f32; N];
     for (i, (qi, oi)) in q.iter().zip(out.iter_mut()).enumerate() {
         for (s, kj) in scores.iter_mut().zip(k).take(i + 1) {
@@ -284,6 +294,9 @@ pub fn causal_multi_head_scaled<
     out: &mut [[[f32; D]; H]; N],
 ) {
     const { crate::attention::assert_heads::<N, H, KVH, D>() };
+    if nan_for_non_finite(scale, out.as_flattened_mut().as_flattened_mut()) {
+        return;
+    }
     let mut scores = [0.0f32; N];
     for (i, (qi, oi)) in q.iter().zip(out.iter_mut()).enumerate() {
         for (h, (qh, oh)) in qi.iter().zip(oi.iter_mut()).enumerate() {
@@ -295,6 +308,17 @@ pub fn causal_multi_head_scaled<
             softmax_weighted_sum(visible, v.iter().map(|vj| head(vj, g)), oh);
         }
     }
+}
+
+/// A NaN or infinite scale makes every output NaN (the fixed-size functions
+/// cannot return an error; the runtime ones reject such a scale). Returns
+/// whether it did.
+fn nan_for_non_finite(scale: f32, out: &mut [f32]) -> bool {
+    let bad = !scale.is_finite();
+    if bad {
+        out.fill(f32::NAN);
+    }
+    bad
 }
 
 /// Row `g` of one token's key/value heads (`g < KVH` by construction).
@@ -419,47 +443,6 @@ pub fn causal_attention_f64(
     run_checked(shape, None, (q, k, v), out)
 }
 
-/// The f64 oracle's weighted sum of `|v|` instead of `v`, the scale of an
-/// output's rounding errors (see [`check_contract_with_mass`]): for each
-/// output value `Σⱼ (wⱼ + 2⁻¹⁰⁵)·|vⱼ|`. The `2⁻¹⁰⁵ = 2⁻¹²⁶/(4ε)` per key is the
-/// allowance for the fast kernel's weights below `f32::MIN_POSITIVE`, which
-/// its exp flushes to exactly 0 (each moves an output by less than
-/// `2⁻¹²⁶·|vⱼ|`); it is below `3e-32·Σ|vⱼ|`, nothing next to the weights.
-///
-/// # Errors
-/// As [`causal_attention_f64`].
-#[inline]
-pub fn attention_mass_f64(
-    shape: &Shape,
-    q: &[f32],
-    k: &[f32],
-    v: &[f32],
-    out: &mut [f64],
-) -> Result<(), Error> {
-    let p = shape.check(q, k, v, out.len())?;
-    let scale = f64::from(p.scale);
-    for_each_row(&p, out, |q, kv, visible, out| {
-        let (keys, values) = kv.rows(visible);
-        let scores = keys.map(|k| dot::<f64>(q, k) * scale);
-        softmax_weighted_map(scores.clone(), values.clone(), f32::abs, out);
-        // The flush allowance: a weight below f32::MIN_POSITIVE, which the
-        // kernel's exp makes exactly 0, moves an output by less than
-        // 2⁻¹²⁶·|vⱼ|; with `4ε·mass` in the bound, `FLUSH·|vⱼ|` per key in
-        // the mass covers every key being flushed (masked keys have no
-        // weight to flush).
-        for (_, v) in scores.zip(values).filter(|&(s, _)| weighs(s)) {
-            for (o, &x) in out.iter_mut().zip(v) {
-                *o += FLUSH * f64::from(x.abs());
-            }
-        }
-    });
-    Ok(())
-}
-
-/// `2⁻¹²⁶ / (4ε)`: per key, the mass that makes the contract's `4ε·mass`
-/// term at least `2⁻¹²⁶·|v|`, the most a flushed weight can move an output.
-const FLUSH: f64 = 1.0 / (1u128 << 105) as f64;
-
 /// Textbook sliding-window causal attention, the specification of
 /// [`RingKvCache`](crate::RingKvCache): like [`crate::causal_attention_dyn`]
 /// (same layout, same bottom-right alignment, query `i` at position
@@ -569,148 +552,4 @@ fn padded<T: Real + Default>(
     crate::mask::padded_with(shape, batch, valid_lens, qkv, out, |p, out| {
         run(p, None, out);
     })
-}
-
-/// A breach of the accuracy contract found by [`check_contract`].
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct ContractViolation {
-    /// Index of the worst value.
-    pub index: usize,
-    /// `max |out − ref64|` over finite positions (NaN where one side alone is NaN).
-    pub error: f64,
-    /// The bound it had to meet.
-    pub bound: f64,
-}
-
-impl core::fmt::Display for ContractViolation {
-    #[inline]
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        write!(
-            f,
-            "accuracy contract broken at index {}: error {:e} > bound {:e}",
-            self.index, self.error, self.bound
-        )
-    }
-}
-
-impl core::error::Error for ContractViolation {}
-
-/// The accuracy contract of every fast kernel, as a check:
-///
-/// `max|out − ref64| ≤ 2·max|naive32 − ref64| + 4ε·max mass64`
-///
-/// where `ref64` is [`causal_attention_f64`], `naive32` the reference run in
-/// f32 on the same inputs, `mass64` is [`attention_mass_f64`] (for each output
-/// value `Σⱼ wⱼ·|vⱼ|`, the same weighted sum of the values' magnitudes) and
-/// ε = `f32::EPSILON`; maxima run over the whole output. Why this bound: the
-/// fast kernel does the same arithmetic in a different order (lanes, blocks,
-/// rescaling, its own `exp`, fused multiply-add), so its rounding error is
-/// of the same kind and size as the textbook's; the factor 2 absorbs an
-/// unlucky order, and `4ε·max mass64` covers a few roundings of the weights
-/// and of the final division when the textbook happens to be exact. A
-/// weight's rounding moves an output by `ε·wⱼ·|vⱼ|`, whatever the sign of
-/// the other terms, so the magnitudes, not `|ref64|`, set that scale: when
-/// values of opposite signs cancel (`|out| ≪ Σ wⱼ|vⱼ|`), a term in
-/// `max|ref64|` is too tight (the fuzz target found such a case, kept in
-/// `tests/edge_cases.rs`). A non-finite value must be matched exactly: NaN
-/// where and only where `ref64` is NaN, the same infinity where it is
-/// infinite.
-///
-/// # Errors
-/// The worst position and the bound it broke; a position where exactly one
-/// side is NaN (or the infinities differ) is reported with `error = NaN`. Length
-/// mismatches are reported at index `min` of the lengths.
-///
-/// ```
-/// use microattn::reference::check_contract_with_mass;
-/// let ref64 = [1.0f64, 2.0];
-/// let mass = [1.0f64, 2.0];
-/// assert!(check_contract_with_mass(&[1.0, 2.0], &[1.0, 2.0], &ref64, &mass).is_ok());
-/// assert!(check_contract_with_mass(&[1.0, 2.5], &[1.0, 2.0], &ref64, &mass).is_err());
-/// assert!(check_contract_with_mass(&[1.0, f32::NAN], &[1.0, 2.0], &ref64, &mass).is_err());
-/// ```
-#[inline]
-pub fn check_contract_with_mass(
-    out: &[f32],
-    naive32: &[f32],
-    ref64: &[f64],
-    mass64: &[f64],
-) -> Result<(), ContractViolation> {
-    contract(out, naive32, ref64, mass64)
-}
-
-/// [`check_contract_with_mass`] with `mass64 = |ref64|`: a stricter check
-/// (`|ref64| ≤ mass64`), for callers without the magnitudes; it equals the
-/// contract wherever an output's terms do not cancel (for instance when
-/// every `v ≥ 0`).
-///
-/// # Errors
-/// As [`check_contract_with_mass`].
-///
-/// ```
-/// use microattn::reference::check_contract;
-/// let ref64 = [1.0f64, 2.0];
-/// assert!(check_contract(&[1.0, 2.0], &[1.0, 2.0], &ref64).is_ok());
-/// assert!(check_contract(&[1.0, 2.5], &[1.0, 2.0], &ref64).is_err());
-/// assert!(check_contract(&[1.0, f32::NAN], &[1.0, 2.0], &ref64).is_err());
-/// ```
-#[inline]
-pub fn check_contract(
-    out: &[f32],
-    naive32: &[f32],
-    ref64: &[f64],
-) -> Result<(), ContractViolation> {
-    contract(out, naive32, ref64, ref64)
-}
-
-/// The contract's inequality (see [`check_contract_with_mass`]).
-fn contract(
-    out: &[f32],
-    naive32: &[f32],
-    ref64: &[f64],
-    mass64: &[f64],
-) -> Result<(), ContractViolation> {
-    let n = ref64.len();
-    if out.len() != n || naive32.len() != n || mass64.len() != n {
-        let index = out.len().min(naive32.len()).min(mass64.len()).min(n);
-        return Err(ContractViolation {
-            index,
-            error: f64::NAN,
-            bound: 0.0,
-        });
-    }
-    let finite_abs = |x: f64| if x.is_finite() { x.abs() } else { 0.0 };
-    let mut naive_err = 0.0f64;
-    let mut ref_max = 0.0f64;
-    for ((&a, &r), &m) in naive32.iter().zip(ref64).zip(mass64) {
-        if r.is_finite() {
-            naive_err = naive_err.max(finite_abs(f64::from(a) - r));
-        }
-        ref_max = ref_max.max(finite_abs(m));
-    }
-    let bound = 2.0 * naive_err + 4.0 * f64::from(f32::EPSILON) * ref_max;
-    let mut worst: Option<ContractViolation> = None;
-    for (index, (&o, &r)) in out.iter().zip(ref64).enumerate() {
-        let o = f64::from(o);
-        let error = if r.is_finite() {
-            (o - r).abs()
-        } else if (r.is_nan() && o.is_nan()) || o == r {
-            0.0
-        } else {
-            f64::NAN
-        };
-        let breaks = error.is_nan() || error > bound;
-        let worse = match worst {
-            None => true,
-            Some(w) => !w.error.is_nan() && (error.is_nan() || error > w.error),
-        };
-        if breaks && worse {
-            worst = Some(ContractViolation {
-                index,
-                error,
-                bound,
-            });
-        }
-    }
-    worst.map_or(Ok(()), Err)
 }

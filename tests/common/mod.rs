@@ -25,7 +25,7 @@ pub use running::*;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use microattn::reference::{self, check_contract_with_mass};
+use microattn::reference::{self, check_contract_with_mass, check_error_bound};
 use microattn::strategies::Case;
 use microattn::{Error, Shape, default_scale};
 use proptest::test_runner::{Config, FileFailurePersistence, TestCaseError, TestRunner};

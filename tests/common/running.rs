@@ -34,12 +34,24 @@ pub fn mass(case: &Case) -> Vec<f64> {
     out
 }
 
-/// The accuracy contract for `fast` with `naive` as its naive32.
+/// The accuracy contract for `fast` with `naive` as its naive32: the
+/// a-priori bound, then the precision check.
 pub fn contract(fast: Kernel, naive: Kernel, case: &Case) -> Verdict {
     let out = run(fast, case);
     let naive32 = run(naive, case);
-    check_contract_with_mass(&out, &naive32, &oracle(case), &mass(case))
-        .map_err(|v| format!("{v} for {:?}", case.shape))
+    let ref64 = oracle(case);
+    check_error_bound(&out, &ref64, &error_bound(case))
+        .map_err(|v| format!("a-priori bound: {v} for {:?}", case.shape))?;
+    check_contract_with_mass(&out, &naive32, &ref64, &mass(case))
+        .map_err(|v| format!("precision: {v} for {:?}", case.shape))
+}
+
+/// The a-priori error bound ([`reference::error_bound`]) on `case`.
+pub fn error_bound(case: &Case) -> Vec<f64> {
+    let mut out = vec![f64::NAN; case.shape.q_elems().expect("test bug")];
+    reference::error_bound(&case.shape, &case.q, &case.k, &case.v, &mut out)
+        .expect("valid case rejected by the bound");
+    out
 }
 
 /// The raw bits of `x`.
