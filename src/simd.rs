@@ -88,7 +88,7 @@ impl Scores {
     /// Bit `j` set for each of the first `n` keys whose score is not `-inf`:
     /// the keys whose values the block reads (a `-inf` score is a mask).
     #[inline(always)]
-    pub(crate) fn weighed(self, n: usize) -> u32 {
+    fn weighed(self, n: usize) -> u32 {
         let masked = self.0.simd_eq(Lane::splat(f32::NEG_INFINITY)).to_bitmask();
         !masked & first_keys(n)
     }
@@ -193,19 +193,34 @@ fn padded(tail: &[f32]) -> [f32; LANES] {
     lane
 }
 
-/// `acc[i] += Σ_{j<n} p[j] · values[j][i]`, for each `i` the terms added
-/// in order of `j` by the operation [`axpy`] uses for that `i` (fused on
-/// whole lanes, [`axpy_tail`] past them). Each lane-sized chunk of `acc` is
-/// loaded once, updated by the `n` keys in registers and stored once.
+/// `acc[i] += Σ_j p[j] · values[j][i]` over the block's first `n` keys
+/// whose score is not `-inf` (a masked key's value is never read), for each
+/// `i` the terms added in order of `j` by the operation [`axpy`] uses for
+/// that `i` (fused on whole lanes, [`axpy_tail`] past them). Each lane-sized
+/// chunk of `acc` is loaded once, updated by the keys in registers and
+/// stored once.
 #[inline(always)]
 pub(crate) fn axpy_block<R: ?Sized + AsRef<[f32]> + AsMut<[f32]>>(
     acc: &mut R,
     p: Scores,
+    scores: Scores,
     values: &Block<'_, R>,
     n: usize,
 ) {
-    let p = p.0.to_array();
     let n = n.min(LANES);
+    if VECTOR {
+        // One test per block on SIMD lanes; the rare block that holds a
+        // masked key goes key by key, so the common one stays straight-line.
+        let weighed = scores.weighed(n);
+        if weighed != first_keys(n) {
+            axpy_weighed(acc, p, values, weighed);
+            return;
+        }
+    }
+    // On scalar lanes each key is tested where it is used: cheaper there, in
+    // code and instructions, than a mask.
+    let read = |s: f32| VECTOR || s != f32::NEG_INFINITY;
+    let (p, s) = (p.0.to_array(), scores.0.to_array());
     let acc = acc.as_mut();
     let whole = acc.len() / LANES;
     let (acc_lanes, acc_tail) = acc.as_chunks_mut::<LANES>();
@@ -218,23 +233,27 @@ pub(crate) fn axpy_block<R: ?Sized + AsRef<[f32]> + AsMut<[f32]>>(
                 sum = Lane::splat(pj).mul_add(Lane::from(chunk(v.as_ref(), c)), sum);
             }
         } else {
-            for (&pj, v) in p.iter().zip(values).take(n) {
-                sum = Lane::splat(pj).mul_add(Lane::from(chunk(v.as_ref(), c)), sum);
+            for ((&pj, &sj), v) in p.iter().zip(&s).zip(values).take(n) {
+                if read(sj) {
+                    sum = Lane::splat(pj).mul_add(Lane::from(chunk(v.as_ref(), c)), sum);
+                }
             }
         }
         *a = sum.to_array();
     }
     if !acc_tail.is_empty() {
-        for (&pj, v) in p.iter().zip(values).take(n) {
-            let v_tail = v.as_ref().get(whole * LANES..).unwrap_or_default();
-            axpy_tail(acc_tail, pj, v_tail);
+        for ((&pj, &sj), v) in p.iter().zip(&s).zip(values).take(n) {
+            if read(sj) {
+                let v_tail = v.as_ref().get(whole * LANES..).unwrap_or_default();
+                axpy_tail(acc_tail, pj, v_tail);
+            }
         }
     }
 }
 
 /// Bits `0..n` set (`n ≤ LANES`): every one of a block's first `n` keys.
 #[inline(always)]
-pub(crate) fn first_keys(n: usize) -> u32 {
+fn first_keys(n: usize) -> u32 {
     (1u32 << n.min(LANES)) - 1
 }
 
@@ -242,7 +261,7 @@ pub(crate) fn first_keys(n: usize) -> u32 {
 /// the others' values are never read. Each value is updated by the same
 /// operations, in the same order of `j`, as in [`axpy_block`] over those keys.
 #[inline(never)]
-pub(crate) fn axpy_weighed<R: ?Sized + AsRef<[f32]> + AsMut<[f32]>>(
+fn axpy_weighed<R: ?Sized + AsRef<[f32]> + AsMut<[f32]>>(
     acc: &mut R,
     p: Scores,
     values: &Block<'_, R>,

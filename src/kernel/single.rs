@@ -131,13 +131,7 @@ pub(crate) fn take_block<R: ?Sized + AsRef<[f32]> + AsMut<[f32]>>(
     }
     let p = state.weights(scores);
     if state.started() {
-        // Keys whose score is `-inf` are masked: their values are never read.
-        let weighed = scores.weighed(n);
-        if weighed == simd::first_keys(n) {
-            simd::axpy_block(out, p, values, n);
-        } else {
-            simd::axpy_weighed(out, p, values, weighed);
-        }
+        simd::axpy_block(out, p, scores, values, n);
     }
 }
 
