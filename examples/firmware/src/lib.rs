@@ -493,3 +493,53 @@ pub fn decode_steps(
     decode.accuracy = witnesses.verdict();
     decode
 }
+
+/// The `−∞` mask on this target's lanes: 12 positions, keys 0–8 and 10 at
+/// score `−∞` (a `−∞` key entry against positive queries), their values
+/// NaN in one run and `+∞` in another. A masked key's value is never read,
+/// so both runs give the bits of a run with zeros there, every value is
+/// finite, and rows 0–8 (which see only masked keys) are exactly `+0.0`.
+/// Through the attention call and through `KvCache` decode steps.
+pub fn masked_keys_are_never_read() -> bool {
+    const M: usize = 12;
+    let masked = |j: usize| j <= 8 || j == 10;
+    let q = [[[1.0f32, 0.5]]; M];
+    let mut k = [[[0.25f32, 0.5]]; M];
+    for (j, kj) in k.iter_mut().enumerate() {
+        if masked(j) {
+            kj[0] = [f32::NEG_INFINITY, 0.0];
+        }
+    }
+    let run = |fill: f32| {
+        let mut v = [[[0.0f32; 2]]; M];
+        for (j, vj) in v.iter_mut().enumerate() {
+            vj[0] = if masked(j) {
+                [fill; 2]
+            } else {
+                [j as f32, 1.0]
+            };
+        }
+        let mut out = [[[f32::NAN; 2]]; M];
+        microattn::causal_multi_head(&q, &k, &v, &mut out);
+        let mut cache = KvCache::<M, 1, 2>::new();
+        let mut steps = [[[f32::NAN; 2]]; M];
+        for (t, step) in steps.iter_mut().enumerate() {
+            if cache.step(&q[t], &k[t], &v[t], step, None, None).is_err() {
+                return None;
+            }
+        }
+        Some((out, steps))
+    };
+    let bits = |x: &[[[f32; 2]; 1]; M]| x.map(|r| r[0].map(f32::to_bits));
+    let Some((clean, clean_steps)) = run(0.0) else {
+        return false;
+    };
+    let rows_ok = clean.iter().enumerate().all(|(t, r)| {
+        r[0].iter().all(|x| x.is_finite()) && (t > 8 || r[0].iter().all(|x| x.to_bits() == 0))
+    });
+    rows_ok
+        && bits(&clean) == bits(&clean_steps)
+        && [f32::NAN, f32::INFINITY].iter().all(|&fill| {
+            run(fill).is_some_and(|(o, s)| bits(&o) == bits(&clean) && bits(&s) == bits(&clean))
+        })
+}

@@ -2,8 +2,9 @@
 //! attention call on deterministic inputs, then the same positions again by
 //! KV-cache decode steps, both checked inside the firmware against the
 //! reference and the accuracy contract, the decode steps also bit for bit
-//! against the attention call; prints the figures and `PASS`/`FAIL`, then
-//! exits 0/1 through semihosting.
+//! against the attention call; then the `−∞` mask on this target's lanes
+//! (`masked_keys_are_never_read`); prints the figures and `PASS`/`FAIL`,
+//! then exits 0/1 through semihosting.
 //!
 //! Also measures, for `.ci/footprint`: the stack one attention call uses
 //! below its caller (painted stack), and marks the call with `bench_start` /
@@ -124,7 +125,17 @@ fn main() -> ! {
         );
     }
 
-    if prefill.verdict.is_ok() && decode.passed() {
+    let masked = fw::masked_keys_are_never_read();
+    hprintln!(
+        "masked keys: {}",
+        if masked {
+            "never read (bits as with zeros, masked rows +0.0)"
+        } else {
+            "READ"
+        }
+    );
+
+    if prefill.verdict.is_ok() && decode.passed() && masked {
         hprintln!("PASS");
         debug::exit(debug::EXIT_SUCCESS);
         wait()
