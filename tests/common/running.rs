@@ -40,8 +40,13 @@ pub fn contract(fast: Kernel, naive: Kernel, case: &Case) -> Verdict {
     let out = run(fast, case);
     let naive32 = run(naive, case);
     let ref64 = oracle(case);
-    check_error_bound(&out, &ref64, &error_bound(case))
-        .map_err(|v| format!("a-priori bound: {v} for {:?}", case.shape))?;
+    // Under Miri (which looks for undefined behaviour, and is thousands of
+    // times slower) the bound's f64 arithmetic, safe code that every native
+    // run checks, would be most of a suite's time.
+    if !cfg!(miri) {
+        check_error_bound(&out, &ref64, &error_bound(case))
+            .map_err(|v| format!("a-priori bound: {v} for {:?}", case.shape))?;
+    }
     check_contract_with_mass(&out, &naive32, &ref64, &mass(case))
         .map_err(|v| format!("precision: {v} for {:?}", case.shape))
 }
