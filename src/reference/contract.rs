@@ -196,22 +196,15 @@ pub fn error_bound(
                 ((math::exp_f64(x) / z, rho), v)
             });
         let r: f64 = terms.clone().map(|((w, rho), _)| w * rho).sum();
-        // out = mass, then the terms in mass, then the terms in ρⱼ.
-        softmax_weighted_map(
-            weighed.map(|(s, _)| s),
-            values_of(terms.clone()),
-            f32::abs,
-            out,
-        );
-        let per_mass = r / (1.0 - r) * (1.0 + 2.0 * U) + 2.0 * U + 1.0 / (1u64 << 40) as f64;
-        let absolute = (2 * n + 4) as f64 * TINY;
-        for o in out.iter_mut() {
-            *o = *o * per_mass + absolute;
-        }
+        // Per value: Σⱼ wⱼ·|vⱼ|·(ρⱼ·per_rho + per_mass) + absolute, the
+        // bound of the docs with |ref| ≤ mass.
         let per_rho = (1.0 + 2.0 * U) / (1.0 - r);
+        let per_mass = r / (1.0 - r) * (1.0 + 2.0 * U) + 2.0 * U + 1.0 / (1u64 << 40) as f64;
+        out.fill((2 * n + 4) as f64 * TINY);
         for ((w, rho), v) in terms {
+            let per_unit = w * (rho * per_rho + per_mass);
             for (o, &x) in out.iter_mut().zip(v) {
-                *o += w * rho * f64::from(x.abs()) * per_rho;
+                *o += per_unit * f64::from(x.abs());
             }
         }
         for o in out.iter_mut() {
@@ -223,13 +216,6 @@ pub fn error_bound(
         }
     });
     Ok(())
-}
-
-/// The value rows of `terms`, in order.
-fn values_of<'a, T>(
-    terms: impl Iterator<Item = (T, &'a [f32])>,
-) -> impl Iterator<Item = &'a [f32]> {
-    terms.map(|(_, v)| v)
 }
 
 /// The accuracy contract as a check: `|out − ref64| ≤ bound` for every
