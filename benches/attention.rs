@@ -13,9 +13,9 @@
 //! f64 oracle) before anything is timed: a benchmark of a wrong kernel is
 //! worthless.
 //!
-//! A peak probe, `peak/fma`, runs first: independent FMA chains on the same
-//! `wide` lanes, so the summary can state each shape's share of the peak
-//! measured in the same run and build.
+//! A peak probe, `peak/fma`, runs first: independent FMA chains on the
+//! build's widest vectors (16 lanes with AVX-512F), so the summary can state
+//! each shape's share of the peak measured in the same run and build.
 //!
 //! ```text
 //! cargo bench --bench attention                          # default target: SSE2 lanes
@@ -33,8 +33,7 @@ use std::time::{Duration, SystemTime};
 use criterion::{BenchmarkGroup, Criterion, SamplingMode, Throughput, measurement::WallTime};
 use microattn::Shape;
 use microattn::reference::{self, causal_attention_f64, check_contract};
-use support::{Lanes, XorShift, criterion_home, median_ns};
-use wide::f32x8;
+use support::{PEAK_LANES, XorShift, bench_peak, criterion_home, median_ns, peak_flops};
 
 /// Every shape benchmarked, as `(N, D, H)`, in the order of the summary.
 const SHAPES: [(usize, usize, usize); 8] = [
@@ -175,59 +174,6 @@ fn bench_multi<const N: usize, const H: usize, const D: usize>(c: &mut Criterion
     );
 }
 
-/// Independent accumulators in the peak probe: enough to cover the FMA
-/// latency (4–5 cycles) times the FMA units (2) of current x86 and Arm cores.
-const PEAK_CHAINS: usize = 12;
-/// Steps of the peak probe per call.
-const PEAK_STEPS: u64 = 10_000;
-
-/// The peak probe: `PEAK_CHAINS` independent `acc = acc·a + b` chains on
-/// `wide` lanes, the kernel's own lane type and FMA (`mul_add`, two
-/// instructions where the target has no FMA). FLOPs per call:
-/// `2 · 8 lanes · PEAK_CHAINS · PEAK_STEPS`.
-#[inline(never)]
-fn peak_probe(a: f32x8, b: f32x8) -> f32 {
-    let mut acc = [f32x8::splat(1.0); PEAK_CHAINS];
-    for _ in 0..PEAK_STEPS {
-        for x in acc.iter_mut() {
-            *x = x.mul_add(a, b);
-        }
-    }
-    acc.iter().map(|x| x.reduce_add()).sum()
-}
-
-/// FLOPs of one [`peak_probe`] call.
-fn peak_flops() -> u64 {
-    2 * 8 * PEAK_CHAINS as u64 * PEAK_STEPS
-}
-
-/// Times the peak probe as the group `peak/fma` (its elem/s is the
-/// machine's lane FMA peak for this build, on one core).
-fn bench_peak(c: &mut Criterion) {
-    let mut group = c.benchmark_group("peak");
-    group.throughput(Throughput::Elements(peak_flops()));
-    group.bench_function("fma", |bench| {
-        bench.iter(|| {
-            peak_probe(
-                black_box(f32x8::splat(0.999_9)),
-                black_box(f32x8::splat(1.0e-4)),
-            )
-        });
-    });
-    group.finish();
-}
-
-/// The lanes this binary was compiled with, as the headers print them.
-fn lanes() -> &'static str {
-    match Lanes::BUILT {
-        Lanes::Avx2Fma => "AVX2 + FMA (f32x8 in one ymm register)",
-        Lanes::Avx => "AVX, no FMA",
-        Lanes::Sse2 => "SSE2 (f32x8 as two xmm halves, no FMA)",
-        Lanes::Neon => "NEON",
-        Lanes::Scalar => "scalar arrays",
-    }
-}
-
 /// A table of the medians measured in this run, with GFLOP/s, the share of
 /// the peak probe's GFLOP/s (when it ran) and the fast/naive speed-up.
 fn summary(since: SystemTime) {
@@ -256,9 +202,9 @@ fn summary(since: SystemTime) {
     if rows.is_empty() {
         return;
     }
-    println!("\nsummary ({}), medians:", lanes());
+    println!("\nsummary ({}), medians:", microattn::LANE_NAME);
     match peak {
-        Some(p) => println!("peak probe (lane FMA, 1 core): {p:.1} GFLOP/s"),
+        Some(p) => println!("peak probe ({PEAK_LANES}-wide FMA, 1 core): {p:.1} GFLOP/s"),
         None => println!("peak probe not run (filtered out): no % of peak"),
     }
     println!(
@@ -271,7 +217,7 @@ fn summary(since: SystemTime) {
 fn main() {
     println!(
         "microattn causal attention: naive (reference) vs fast, lanes: {}",
-        lanes()
+        microattn::LANE_NAME
     );
     println!(
         "throughput = causal FLOPs 4·H·D·N(N+1)/2 as criterion elements: elem/s reads as FLOP/s"

@@ -35,7 +35,7 @@ use std::time::{Duration, SystemTime};
 use criterion::{Criterion, Throughput};
 use microattn::reference::{self, causal_attention_f64, check_contract};
 use microattn::{KvCache, Shape};
-use support::{Lanes, XorShift, criterion_home, median_ns};
+use support::{PEAK_LANES, XorShift, bench_peak, criterion_home, median_ns, peak_flops};
 
 const H: usize = 8;
 const D: usize = 64;
@@ -142,33 +142,28 @@ fn bench_shape<const L: usize, const KVH: usize>(c: &mut Criterion) {
     group.finish();
 }
 
-/// The lanes this binary was compiled with, as the headers print them.
-fn lanes() -> &'static str {
-    match Lanes::BUILT {
-        Lanes::Avx2Fma => "AVX2 + FMA",
-        Lanes::Avx | Lanes::Sse2 => "SSE2 (no FMA)",
-        Lanes::Neon | Lanes::Scalar => "other",
-    }
-}
-
 fn summary(since: SystemTime) {
     let Some(home) = criterion_home() else { return };
+    let peak = median_ns(&home, "peak", "fma", since).map(|ns| peak_flops() as f64 / ns);
     let mut rows = Vec::new();
     for (l, kvh) in SHAPES {
         let name = group_name(l, kvh);
         let get = |f| median_ns(&home, &name, f, since);
         if let (Some(step), Some(naive), Some(read)) = (get("step"), get("naive"), get("read")) {
             let (f, bytes) = (flops(l) as f64, kv_bytes(l, kvh) as f64);
+            let share = peak.map_or("-".to_string(), |p| format!("{:.0}%", 100.0 * f / step / p));
             rows.push(format!(
-                "{name:<20} {:>9.2} {:>8.2} {:>8.2} {:>10.2} {:>9.2} {:>8.1}x {:>9.2} {:>8.2}",
+                "{name:<20} {:>9.2} {:>8.2} {:>7} {:>8.2} {:>10.2} {:>9.2} {:>8.1}x {:>9.2} {:>8.2} {:>9.2}x",
                 step / 1e3,
                 f / step,
+                share,
                 bytes / step,
                 naive / 1e3,
                 f / naive,
                 naive / step,
                 read / 1e3,
                 bytes / read,
+                step / read,
             ));
         }
     }
@@ -177,11 +172,25 @@ fn summary(since: SystemTime) {
     }
     println!(
         "\nsummary ({}), medians; GB/s = K/V bytes 2·L·KVH·D·4 per time:",
-        lanes()
+        microattn::LANE_NAME
     );
+    match peak {
+        Some(p) => println!("peak probe ({PEAK_LANES}-wide FMA, 1 core): {p:.1} GFLOP/s"),
+        None => println!("peak probe not run (filtered out): no % of peak"),
+    }
     println!(
-        "{:<20} {:>9} {:>8} {:>8} {:>10} {:>9} {:>9} {:>9} {:>8}",
-        "shape", "step µs", "GFLOP/s", "GB/s", "naive µs", "GFLOP/s", "speed-up", "read µs", "GB/s"
+        "{:<20} {:>9} {:>8} {:>7} {:>8} {:>10} {:>9} {:>9} {:>9} {:>8} {:>10}",
+        "shape",
+        "step µs",
+        "GFLOP/s",
+        "% peak",
+        "GB/s",
+        "naive µs",
+        "GFLOP/s",
+        "speed-up",
+        "read µs",
+        "GB/s",
+        "step/read"
     );
     rows.iter().for_each(|r| println!("{r}"));
 }
@@ -189,7 +198,7 @@ fn summary(since: SystemTime) {
 fn run() {
     println!(
         "microattn decode step (H = {H}, D = {D}), lanes: {}",
-        lanes()
+        microattn::LANE_NAME
     );
     println!("throughput = 4·H·D·L FLOPs per step as criterion elements: elem/s reads as FLOP/s");
     let started = SystemTime::now();
@@ -199,6 +208,7 @@ fn run() {
         .sample_size(50)
         .without_plots()
         .configure_from_args();
+    bench_peak(&mut c);
     bench_shape::<64, 8>(&mut c);
     bench_shape::<64, 2>(&mut c);
     bench_shape::<512, 8>(&mut c);

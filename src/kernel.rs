@@ -2,17 +2,18 @@
 //!
 //! # The recipe every query follows
 //! A query that sees keys `0..visible` takes them in blocks of [`BLOCK`]
-//! starting at position 0. For each block, with `sⱼ = scale·(q·kⱼ)` summed
-//! in the order of `reference::score` (`simd::dot_block` across keys,
-//! `simd::scores_across_queries` across queries) and keys it does not see
-//! masked to `-inf`:
+//! (one vector of lanes: 16 with AVX-512F, 8 elsewhere) starting at
+//! position 0. For each block, with `sⱼ = scale·(q·kⱼ)` summed as one chain
+//! (`s = q_d·k_d + s` for `d` in order by the lanes' `mul_add`, then
+//! `s·scale`: `simd::dot_block` across keys, `simd::scores_across_queries`
+//! across queries) and keys it does not see masked to `-inf`:
 //!
 //! 1. `b = max sⱼ`, ignoring NaN (`-inf` if nothing is left);
 //! 2. first block: `m = b`, the accumulator (the caller's output row) set to
 //!    `-0.0`, `l = 0`; later blocks, only if `b > m`: `α = exp(m − b)`,
 //!    `m = b`, `l = l·α`, accumulator `·= α` — no rescale otherwise;
 //! 3. `pⱼ = exp(sⱼ − m)` by the softmax exp (`simd::exp`), `l = l + p₀ + p₁ +
-//!    … + p₇` in that order (masked lanes add exactly 0);
+//!    …` in order of `j` (masked lanes add exactly 0);
 //! 4. `acc = acc + pⱼ·vⱼ` for each seen key in order of `j`, skipping keys
 //!    whose score is `-inf` (a mask: their values are never read)
 //!    (`simd::axpy`: fused on whole lanes where the target has FMA,
@@ -22,18 +23,22 @@
 //! query that saw no key or only masked ones.
 //!
 //! # Two paths, one result
-//! A full tile of [`TILE`] queries that read the same key/value head goes
-//! through [`tiled`]: lanes across the eight queries, so the scores, the
-//! maximum, the rescale factors and the sums are lane-wise and each loaded
-//! block of keys and values serves eight queries; blocks that every query of
-//! the tile sees in full take no mask, and the value update keeps each chunk
-//! of the eight output rows in registers across the block. Any other query
-//! (a partial tile, a single decode query, or every query on a target without
-//! SIMD lanes, where the one-query path needs a quarter of the stack) goes
-//! through [`single`]: lanes across keys. A cache's decode step (one
-//! position's queries, the shape known at compile time) runs the one-query
-//! path's functions through [`decode`], which takes each block's rows as
-//! constant offsets into the cache's positions.
+//! A tile of up to [`TILE`] queries (two vectors of lanes) that read the same
+//! key/value head goes through [`tiled`]: lanes across queries, so the
+//! scores, the maximum, the rescale factors and the sums are lane-wise, and
+//! the scores of a block come from a register-blocked microkernel (the
+//! tile's two query vectors against several keys at once, each key's value
+//! broadcast) that reads each key once per tile. Blocks that every query of
+//! the tile sees in full take no mask, and their value update keeps chunks
+//! of four output rows in registers across the block. Fewer than
+//! [`MIN_TILE`] queries, a single decode query, rows longer than the tile
+//! keeps, and every query on a target without SIMD lanes (where the
+//! one-query path needs a fraction of the stack) go through [`single`]:
+//! lanes across keys, each block of keys transposed once per lane of
+//! dimensions. A cache's decode step (one position's queries, the shape
+//! known at compile time) runs the one-query path's functions through
+//! [`decode`], which takes each block's rows as constant offsets into the
+//! cache's positions.
 //!
 //! Both paths perform the recipe's operations, value by value, with the same
 //! IEEE operations in the same order, so a query's output (and its
@@ -43,7 +48,7 @@
 //! the exact tests hold it.
 
 use crate::layout::{Problem, Query, Width};
-use crate::simd;
+use crate::simd::{self, TILE};
 use crate::softmax::Online;
 
 mod decode;
@@ -55,8 +60,12 @@ pub(crate) use decode::step as decode_step;
 /// Keys per block: one lane's worth of scores between two max updates.
 pub(crate) const BLOCK: usize = simd::LANES;
 
-/// Queries per tile of the lane-across-queries path.
-pub(crate) const TILE: usize = simd::LANES;
+/// Fewest queries that go through the tile path together; fewer go one at
+/// a time (a tile costs the same whatever its number of queries).
+const MIN_TILE: usize = 4;
+
+/// Decode queries that take the one-query path side by side.
+const SIDE_BY_SIDE: usize = 8;
 
 /// Whether full tiles take the lanes-across-queries path: only where `wide`
 /// has real SIMD lanes. On microcontrollers the lanes are plain arrays, so
@@ -95,7 +104,7 @@ pub(crate) fn run<W: Width>(p: &Problem<'_, W>, out: &mut [f32], mut lse: Option
         // side-by-side states would double the decode step's stack.)
         let mut queries = p.queries(p.width.rows_mut(out));
         loop {
-            let next: [_; TILE] = core::array::from_fn(|_| {
+            let next: [_; SIDE_BY_SIDE] = core::array::from_fn(|_| {
                 let (q, kv) = queries.next()?;
                 Some((q.row, single::Lone::new(q.q, q.out, q.visible, kv)))
             });
@@ -108,36 +117,26 @@ pub(crate) fn run<W: Width>(p: &Problem<'_, W>, out: &mut [f32], mut lse: Option
             write_lse(&mut lse, rows, &states);
         }
     }
+    let tiles = tiled::takes(p.width.get().get());
     for g in 0..p.kv_heads() {
         let (kv, mut queries) = p.query_group(g, p.width.rows_mut(&mut *out));
         loop {
-            let tile: [Option<Query<'_, '_, W::Row, W::Row>>; TILE] =
+            let mut tile: [Option<Query<'_, '_, W::Row, W::Row>>; TILE] =
                 core::array::from_fn(|_| queries.next());
-            match tile {
-                [None, ..] => break,
-                [
-                    Some(q0),
-                    Some(q1),
-                    Some(q2),
-                    Some(q3),
-                    Some(q4),
-                    Some(q5),
-                    Some(q6),
-                    Some(q7),
-                ] if TILED => {
-                    let mut full = [q0, q1, q2, q3, q4, q5, q6, q7];
-                    let states = tiled::attend(&mut full, kv, p.scale);
-                    write_lse(&mut lse, full.each_ref().map(|q| Some(q.row)), &states);
-                }
-                mut partial => {
-                    let states = partial.each_mut().map(|slot| match slot {
-                        Some(q) => single::attend(q.q, &mut *q.out, q.visible, kv, p.scale),
-                        None => Online::new(),
-                    });
-                    let rows = partial.each_ref().map(|q| q.as_ref().map(|q| q.row));
-                    write_lse(&mut lse, rows, &states);
-                }
+            let count = tile.iter().flatten().count();
+            if count == 0 {
+                break;
             }
+            let rows = tile.each_ref().map(|q| q.as_ref().map(|q| q.row));
+            let states = if tiles && count >= MIN_TILE {
+                tiled::attend(&mut tile, kv, p.scale)
+            } else {
+                tile.each_mut().map(|slot| match slot {
+                    Some(q) => single::attend(q.q, &mut *q.out, q.visible, kv, p.scale),
+                    None => Online::new(),
+                })
+            };
+            write_lse(&mut lse, rows, &states);
         }
     }
 }
@@ -161,7 +160,11 @@ fn nan_for_non_finite_scale(scale: f32, out: &mut [f32], lse: Option<&mut [f32]>
 
 /// Each present row's log-sum-exp into `lse`, if asked for.
 #[inline(always)]
-fn write_lse(lse: &mut Option<&mut [f32]>, rows: [Option<usize>; TILE], states: &[Online; TILE]) {
+fn write_lse<const T: usize>(
+    lse: &mut Option<&mut [f32]>,
+    rows: [Option<usize>; T],
+    states: &[Online; T],
+) {
     let Some(lse) = lse.as_deref_mut() else {
         return;
     };

@@ -78,15 +78,14 @@
 //!   its value row is never read, wherever it sits in the row; a row with no
 //!   other key sees nothing and is exactly 0. The reference states this rule
 //!   in code and every path of the kernel follows it.
-//! - **Scores.** Each score `scale · Σ_d q_d·k_d` is summed in one fixed
-//!   order, stated by [`reference::score`]: eight partial sums (partial `r`
-//!   over the dimensions `d ≡ r mod 8`, in order of `d`), then
-//!   `((p₀ + p₁) + (p₂ + p₃)) + ((p₄ + p₅) + (p₆ + p₇))`, every product and
-//!   sum rounded on its own (no fused multiply-add). The reference does
-//!   exactly that, and so does the kernel whether the lanes run across keys
-//!   (one query: a lane per residue `r`) or across queries (a tile of 8):
-//!   scores are bit-identical to [`reference`](mod@reference)'s on every
-//!   target.
+//! - **Scores.** The reference sums each score `scale · Σ_d q_d·k_d` in
+//!   the order [`reference::score`] states (eight partial sums, then a
+//!   fixed tree, no fused multiply-add). The fused kernel sums it as one
+//!   chain, `s = q_d·k_d + s` for `d = 0, 1, …` by the lanes' `mul_add`
+//!   (fused where the build has FMA), then `s·scale`, whether its lanes run
+//!   across keys (one query) or across queries (a tile): every path of one
+//!   build gives a score the same bits, and the a-priori bound covers the
+//!   difference from the reference (`γ_{D+2}·scale·Σ_d |q_d·k_d|`).
 //! - **exp.** The fused kernel uses its own lane `exp` for `x ≤ 0` (range
 //!   reduction, a degree-7 Taylor polynomial, `2ⁿ` from the exponent bits):
 //!   at most **1.1 ULP** from the f64 `exp` over every f32 in `[−104, 0]`
@@ -113,7 +112,7 @@
 //!   that (loose) bound: on the suites' inputs, with `naive32` the reference
 //!   in f32, `mass64` = [`reference::attention_mass_f64`] and ε =
 //!   `f32::EPSILON`, over a whole output,
-//!   `max|out − ref64| ≤ 2·max|naive32 − ref64| + 4ε·max mass64`
+//!   `max|out − ref64| ≤ 4·max|naive32 − ref64| + 4ε·max mass64`
 //!   ([`reference::check_contract_with_mass`]; [`reference::check_contract`]
 //!   is its `max|ref64|` form). It is no promise for every input: a fuzzer
 //!   finds rows where the textbook happens to be nearly exact and a kernel
@@ -354,6 +353,7 @@ pub use dynamic::{Shape, causal_attention_dyn};
 pub use error::{Buffer, Error};
 pub use mask::causal_attention_padded;
 pub use ring::RingKvCache;
+pub use simd::LANE_NAME;
 pub use softmax::softmax;
 
 /// The README's code blocks, compiled and run as doctests.

@@ -3,32 +3,40 @@
 //!
 //! Rows are plain `&[f32]` (or `&[f32; D]`) of any length. Along a row
 //! (accumulator updates, rescale, division, maximum) whole lanes run on
-//! [`Lane`] (`wide::f32x8`), a 4-value step on `f32x4` where it fits, and the
-//! rest in scalar code. A block's scores end with one key per lane (see
-//! [`dot_block`]), so the softmax of a block runs on lanes. `wide` picks its backend
-//! when it is compiled (`target_feature`), so the same source becomes AVX2+FMA
-//! (`-C target-cpu=x86-64-v3`), 2×SSE2, NEON, simd128 or scalar arrays on a
-//! microcontroller.
+//! [`Lane`], and the rest on narrower steps ([`axpy_tail`]). A block's
+//! scores end with one key per lane (see [`dot_block`]), so the softmax of a
+//! block runs on lanes.
 //!
-//! Rounding differs between backends (`mul_add` is fused only where the target
-//! has FMA), so results are bit-identical within one build, and within the
-//! accuracy contract across builds.
+//! The lane width is the build's widest: `wide::f32x16` where the build has
+//! AVX-512F (`-C target-cpu=x86-64-v4`, or `native` on such a CPU),
+//! `wide::f32x8` elsewhere (AVX2+FMA, two SSE2 halves, NEON, simd128, or
+//! scalar arrays on a microcontroller). `wide` picks its backend when it is
+//! compiled (`target_feature`), and so does this file.
+//!
+//! Rounding differs between backends (`mul_add` is fused only where the
+//! target has FMA), so results are bit-identical within one build, and
+//! within the accuracy contract across builds.
 
 use wide::{f32x4, f32x8};
+#[cfg(not(target_feature = "avx512f"))]
+use wide::{f32x8 as Lane, i32x8 as IntLane};
+#[cfg(target_feature = "avx512f")]
+use wide::{f32x16 as Lane, i32x16 as IntLane};
 
 mod exp;
 mod tile;
 
-pub(crate) use tile::{Lanes, QueryTile, pv_block, scores_across_queries};
-
-/// The lane type the kernels run on.
-type Lane = f32x8;
+pub(crate) use tile::{Lanes, QueryTile, TILE, pack, pv_block, scores_across_queries};
 
 /// Number of `f32` values in one [`Lane`].
-pub(crate) const LANES: usize = 8;
+pub(crate) const LANES: usize = if cfg!(target_feature = "avx512f") {
+    16
+} else {
+    8
+};
 
 /// Whether `wide` runs [`Lane`] on real SIMD registers (SSE2 or AVX, NEON,
-/// simd128). Elsewhere (microcontrollers) a lane is a plain array of eight
+/// simd128). Elsewhere (microcontrollers) a lane is a plain array of
 /// scalars, so shuffles are copies and unrolled lane loops are only code:
 /// the kernel then picks the loops that are cheapest in scalar code, with
 /// the same operations in the same order (the same bits).
@@ -38,11 +46,27 @@ pub(crate) const VECTOR: bool = cfg!(any(
     target_feature = "simd128"
 ));
 
-/// A half lane, for a row's tail of 4 to 7 values.
-type Half = f32x4;
-
-/// Number of `f32` values in one [`Half`].
-const HALF: usize = 4;
+/// The lanes this build of the kernel runs on: their width and the
+/// backend `wide` compiled them to (the demo and the benches print it).
+///
+/// ```
+/// assert!(microattn::LANE_NAME.contains("f32"));
+/// ```
+pub const LANE_NAME: &str = if cfg!(target_feature = "avx512f") {
+    "16 × f32, AVX-512F"
+} else if cfg!(all(target_feature = "avx2", target_feature = "fma")) {
+    "8 × f32, AVX2+FMA"
+} else if cfg!(target_feature = "avx") {
+    "8 × f32, AVX (no FMA)"
+} else if cfg!(target_feature = "sse2") {
+    "8 × f32, 2 × SSE2 (no FMA)"
+} else if cfg!(target_feature = "neon") {
+    "8 × f32, 2 × NEON"
+} else if cfg!(target_feature = "simd128") {
+    "8 × f32, 2 × simd128"
+} else {
+    "8 × f32, scalar"
+};
 
 /// A block of [`LANES`] rows (keys or values) of one head, in order; only
 /// the first `n` (an argument beside it) count. `R` is `[f32; D]` for a
@@ -54,7 +78,15 @@ pub(crate) type Block<'a, R> = [&'a R; LANES];
 pub(crate) struct Scores(Lane);
 
 /// Lane `j` holds `j` (to mask lanes past a block's length).
-const LANE_INDEX: [f32; LANES] = [0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0];
+const LANE_INDEX: [f32; LANES] = {
+    let mut index = [0.0; LANES];
+    let mut j = 0;
+    while j < LANES {
+        index[j] = j as f32;
+        j += 1;
+    }
+    index
+};
 
 impl Scores {
     /// The first `n` lanes kept, the others `-inf` (so they never raise a
@@ -113,16 +145,16 @@ fn chunk(row: &[f32], c: usize) -> [f32; LANES] {
 }
 
 /// The scores `scale · q·k` of one query against a block of keys, one key
-/// per lane, each the bits of [`crate::reference::score`]. Only the first
-/// `n` lanes count (the caller masks the others); on scalar lanes only
-/// those are computed.
+/// per lane. Only the first `n` lanes count (the caller masks the others);
+/// on scalar lanes only those are computed.
 ///
-/// That order (rows zero-padded to whole lanes, eight partial sums, partial
-/// `r` over the dimensions `d ≡ r (mod 8)`, then a fixed tree) is what
-/// lanes compute directly: for each key, one lane per residue `r`, a
-/// multiply and an add per 8 dimensions (each rounded on its own, no fused
-/// multiply-add); the eight keys' partials are then transposed once so that
-/// lane `j` holds key `j`'s partials, and the tree adds them lane-wise.
+/// Every score of the kernel is the same chain: `s = 0`, then
+/// `s = q_d·k_d + s` for `d = 0, 1, …` in order by [`Lane::mul_add`] (fused
+/// where the target has FMA), then `s·scale`. Here lanes run across keys:
+/// each lane-sized chunk of the eight (or sixteen) key rows is transposed
+/// once, so that one `mul_add` advances every key's chain by one dimension.
+/// The tile ([`scores_across_queries`]) runs the same chains with lanes
+/// across queries.
 #[inline(always)]
 pub(crate) fn dot_block<R: ?Sized + AsRef<[f32]>>(
     q: &R,
@@ -132,65 +164,44 @@ pub(crate) fn dot_block<R: ?Sized + AsRef<[f32]>>(
 ) -> Scores {
     let q = q.as_ref();
     if VECTOR {
-        // A plain loop, not `keys.map`: the closure of an array map is not
-        // always inlined, and then this loop stops being straight-line code.
-        let mut partials = [Lane::ZERO; LANES];
-        for (p, k) in partials.iter_mut().zip(keys) {
-            *p = partials_of(q, k.as_ref());
+        let mut acc = Lane::ZERO;
+        let (q_lanes, q_tail) = q.as_chunks::<LANES>();
+        for (c, qc) in q_lanes.iter().enumerate() {
+            // A plain loop, not `keys.map`: the closure of an array map is
+            // not always inlined.
+            let mut rows = [Lane::ZERO; LANES];
+            for (row, k) in rows.iter_mut().zip(keys) {
+                *row = Lane::from(chunk(k.as_ref(), c));
+            }
+            let dims = Lane::transpose(rows);
+            for (&qd, kd) in qc.iter().zip(&dims) {
+                acc = Lane::splat(qd).mul_add(*kd, acc);
+            }
         }
-        Scores(partial_tree(Lane::transpose(partials)) * Lane::splat(scale))
+        let d0 = q_lanes.len() * LANES;
+        for (d, &qd) in q_tail.iter().enumerate() {
+            let mut kd = [0.0; LANES];
+            for (slot, k) in kd.iter_mut().zip(keys) {
+                *slot = k.as_ref().get(d0 + d).copied().unwrap_or(0.0);
+            }
+            acc = Lane::splat(qd).mul_add(Lane::from(kd), acc);
+        }
+        Scores(acc * Lane::splat(scale))
     } else {
-        // Scalar lanes: the same tree and product, one key at a time, with
-        // no transpose (its copies) and one key's partials live at a time.
+        // Scalar lanes: the same chain, one key at a time (`mul_add` of
+        // scalar lanes is `q·k + s`, two roundings, as here).
         let mut scores = [0.0; LANES];
-        // `n` keys, a run-time count: the loop stays a loop (unrolled eight
-        // times it would be most of the kernel's code on a microcontroller).
+        // `n` keys, a run-time count: the loop stays a loop (unrolled it
+        // would be most of the kernel's code on a microcontroller).
         for (score, k) in scores.iter_mut().zip(keys).take(n) {
-            let [p0, p1, p2, p3, p4, p5, p6, p7] = partials_of(q, k.as_ref()).to_array();
-            *score = (((p0 + p1) + (p2 + p3)) + ((p4 + p5) + (p6 + p7))) * scale;
+            let s = q
+                .iter()
+                .zip(k.as_ref())
+                .fold(0.0, |s, (&qd, &kd)| qd * kd + s);
+            *score = s * scale;
         }
         Scores(Lane::from(scores))
     }
-}
-
-/// The eight partial sums of `q·k` (rows zero-padded to whole lanes):
-/// lane `r` sums `q_d·k_d` for `d ≡ r (mod 8)` in order of `d`, starting
-/// from its first product.
-#[inline(always)]
-fn partials_of(q: &[f32], k: &[f32]) -> Lane {
-    let (q_lanes, q_tail) = q.as_chunks::<LANES>();
-    let (k_lanes, k_tail) = k.as_chunks::<LANES>();
-    let whole = q_lanes.iter().zip(k_lanes);
-    let mut products = whole.map(|(qc, kc)| Lane::from(*qc) * Lane::from(*kc));
-    let first = match products.next() {
-        Some(first) => first,
-        // Fewer than 8 dimensions: the padded tail is the only chunk.
-        None => return Lane::from(padded(q_tail)) * Lane::from(padded(k_tail)),
-    };
-    let acc = products.fold(first, |acc, p| acc + p);
-    if q_tail.is_empty() {
-        acc
-    } else {
-        acc + Lane::from(padded(q_tail)) * Lane::from(padded(k_tail))
-    }
-}
-
-/// `((p₀ + p₁) + (p₂ + p₃)) + ((p₄ + p₅) + (p₆ + p₇))`, lane-wise: the end
-/// of every score (see [`crate::reference::score`]).
-#[inline(always)]
-fn partial_tree(p: [Lane; LANES]) -> Lane {
-    let [p0, p1, p2, p3, p4, p5, p6, p7] = p;
-    ((p0 + p1) + (p2 + p3)) + ((p4 + p5) + (p6 + p7))
-}
-
-/// A row's tail (fewer than [`LANES`] values) padded with zeros.
-#[inline(always)]
-fn padded(tail: &[f32]) -> [f32; LANES] {
-    let mut lane = [0.0; LANES];
-    for (l, &x) in lane.iter_mut().zip(tail) {
-        *l = x;
-    }
-    lane
 }
 
 /// `acc[i] += Σ_j p[j] · values[j][i]` over the block's first `n` keys
@@ -275,30 +286,46 @@ fn axpy_weighed<R: ?Sized + AsRef<[f32]> + AsMut<[f32]>>(
     }
 }
 
-/// `acc[i] += p · x[i]` over the common length: 8 lanes at a time (fused
+/// `acc[i] += p · x[i]` over the common length: [`LANES`] at a time (fused
 /// where the target has FMA), then [`axpy_tail`] on the rest.
 #[inline(always)]
 pub(crate) fn axpy(acc: &mut [f32], p: f32, x: &[f32]) {
-    let (acc_lanes, acc_tail) = acc.as_chunks_mut::<LANES>();
-    let (x_lanes, x_tail) = x.as_chunks::<LANES>();
+    axpy_lanes(acc, p, x);
+    let whole = acc.len() / LANES * LANES;
+    let acc_tail = acc.get_mut(whole..).unwrap_or_default();
+    axpy_tail(acc_tail, p, x.get(whole..).unwrap_or_default());
+}
+
+/// The whole lanes of [`axpy`] (the values before its tail).
+#[inline(always)]
+fn axpy_lanes(acc: &mut [f32], p: f32, x: &[f32]) {
+    let (acc_lanes, _) = acc.as_chunks_mut::<LANES>();
+    let (x_lanes, _) = x.as_chunks::<LANES>();
     let pv = Lane::splat(p);
     for (a, x) in acc_lanes.iter_mut().zip(x_lanes) {
         *a = pv.mul_add(Lane::from(*x), Lane::from(*a)).to_array();
     }
-    axpy_tail(acc_tail, p, x_tail);
 }
 
-/// The part of [`axpy`] past the last whole lane (fewer than 8 values): one
-/// 4-lane step where 4 or more remain, then scalars (not fused). Every path
-/// of the kernel updates these values through this one function, so each
-/// value is always computed by the same operation.
+/// The part of [`axpy`] past the last whole lane (fewer than [`LANES`]
+/// values): 8-value steps while 8 or more remain (only with 16 lanes), then
+/// one 4-value step, then scalars (not fused). Every path of the kernel
+/// updates these values through this one function, so each value is always
+/// computed by the same operation.
 #[inline(always)]
 pub(crate) fn axpy_tail(acc: &mut [f32], p: f32, x: &[f32]) {
-    let (acc_half, acc_rest) = acc.as_chunks_mut::<HALF>();
-    let (x_half, x_rest) = x.as_chunks::<HALF>();
-    for (a, x) in acc_half.iter_mut().zip(x_half) {
-        *a = Half::splat(p)
-            .mul_add(Half::from(*x), Half::from(*a))
+    let (acc_eights, acc) = acc.as_chunks_mut::<8>();
+    let (x_eights, x) = x.as_chunks::<8>();
+    for (a, x) in acc_eights.iter_mut().zip(x_eights) {
+        *a = f32x8::splat(p)
+            .mul_add(f32x8::from(*x), f32x8::from(*a))
+            .to_array();
+    }
+    let (acc_fours, acc_rest) = acc.as_chunks_mut::<4>();
+    let (x_fours, x_rest) = x.as_chunks::<4>();
+    for (a, x) in acc_fours.iter_mut().zip(x_fours) {
+        *a = f32x4::splat(p)
+            .mul_add(f32x4::from(*x), f32x4::from(*a))
             .to_array();
     }
     for (a, x) in acc_rest.iter_mut().zip(x_rest) {

@@ -31,7 +31,7 @@ fn fast_within_contract(c: &Case) -> Vec<f32> {
 }
 
 /// The contract's bound in its `|ref64|` form for case `x` with oracle `r`:
-/// `2·max|naive32 − r| + 4ε·max|r|`.
+/// `4·max|naive32 − r| + 4ε·max|r|`.
 fn ref_bound(x: &Case, r: &[f64]) -> f64 {
     let naive = run(NAIVE, x);
     let err = naive
@@ -40,7 +40,7 @@ fn ref_bound(x: &Case, r: &[f64]) -> f64 {
         .map(|(&n, &r)| (f64::from(n) - r).abs())
         .fold(0.0, f64::max);
     let max = r.iter().map(|r| r.abs()).fold(0.0, f64::max);
-    2.0 * err + 4.0 * f64::from(f32::EPSILON) * max
+    4.0 * err + 4.0 * f64::from(f32::EPSILON) * max
 }
 
 /// Row `(t, h)` of a flat output with `heads` heads of dim `d`.

@@ -1,9 +1,13 @@
 //! Helpers shared by the bench targets (`mod support;` in each): seeded
-//! inputs, the lanes the binary was compiled with, and criterion's medians
-//! read back for the summaries. Every item here is used by every bench.
+//! inputs, the FMA peak probe on the build's widest vectors, and criterion's
+//! medians read back for the summaries. Every item here is used by every
+//! bench.
 
+use std::hint::black_box;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
+
+use criterion::{Criterion, Throughput};
 
 /// xorshift64 (Marsaglia), enough for reproducible benchmark inputs.
 pub struct XorShift(pub u64);
@@ -23,37 +27,21 @@ impl XorShift {
     }
 }
 
-/// The SIMD lanes this binary was compiled with (wide picks its lanes at
-/// compile time, so this is what the kernels run on). Each bench names them
-/// in its own words.
-#[derive(Clone, Copy)]
-pub enum Lanes {
-    /// AVX2 and FMA: an `f32x8` is one ymm register.
-    Avx2Fma,
-    /// AVX (maybe AVX2) without FMA.
-    Avx,
-    /// SSE2 and nothing above it: an `f32x8` is two xmm halves, no FMA.
-    Sse2,
-    /// Arm NEON.
-    Neon,
-    /// None of these: wide's scalar arrays.
-    Scalar,
-}
+/// The widest vectors of this build, which the peak probes run on:
+/// `f32x16` where the build has AVX-512F (the kernel's lanes too),
+/// `f32x8` elsewhere.
+#[cfg(target_feature = "avx512f")]
+pub type PeakLane = wide::f32x16;
+/// The widest vectors of this build (see above).
+#[cfg(not(target_feature = "avx512f"))]
+pub type PeakLane = wide::f32x8;
 
-impl Lanes {
-    /// The lanes of this build.
-    pub const BUILT: Self = if cfg!(all(target_feature = "avx2", target_feature = "fma")) {
-        Self::Avx2Fma
-    } else if cfg!(target_feature = "avx") {
-        Self::Avx
-    } else if cfg!(target_feature = "sse2") {
-        Self::Sse2
-    } else if cfg!(target_feature = "neon") {
-        Self::Neon
-    } else {
-        Self::Scalar
-    };
-}
+/// Values in one [`PeakLane`].
+pub const PEAK_LANES: usize = if cfg!(target_feature = "avx512f") {
+    16
+} else {
+    8
+};
 
 /// Where criterion writes its results (the same order of preference as
 /// criterion: `$CRITERION_HOME`, `$CARGO_TARGET_DIR/criterion`, then the
@@ -85,4 +73,46 @@ pub fn median_ns(home: &Path, group: &str, function: &str, since: SystemTime) ->
     let value = &median[median.find("\"point_estimate\":")? + "\"point_estimate\":".len()..];
     let end = value.find([',', '}'])?;
     value[..end].trim().parse().ok()
+}
+
+/// Independent accumulators in the peak probe: enough to cover the FMA
+/// latency (4–5 cycles) times the FMA units (2) of current x86 and Arm cores.
+const PEAK_CHAINS: usize = 12;
+/// Steps of the peak probe per call.
+const PEAK_STEPS: u64 = 10_000;
+
+/// The peak probe: `PEAK_CHAINS` independent `acc = acc·a + b` chains on
+/// the build's widest `wide` vectors (`PeakLane`) and their FMA
+/// (`mul_add`, two instructions where the target has no FMA). FLOPs per
+/// call: `2 · PEAK_LANES · PEAK_CHAINS · PEAK_STEPS`.
+#[inline(never)]
+fn peak_probe(a: PeakLane, b: PeakLane) -> f32 {
+    let mut acc = [PeakLane::splat(1.0); PEAK_CHAINS];
+    for _ in 0..PEAK_STEPS {
+        for x in acc.iter_mut() {
+            *x = x.mul_add(a, b);
+        }
+    }
+    acc.iter().map(|x| x.reduce_add()).sum()
+}
+
+/// FLOPs of one [`peak_probe`] call.
+pub fn peak_flops() -> u64 {
+    2 * PEAK_LANES as u64 * PEAK_CHAINS as u64 * PEAK_STEPS
+}
+
+/// Times the peak probe as the group `peak/fma` (its elem/s is the
+/// machine's lane FMA peak for this build, on one core).
+pub fn bench_peak(c: &mut Criterion) {
+    let mut group = c.benchmark_group("peak");
+    group.throughput(Throughput::Elements(peak_flops()));
+    group.bench_function("fma", |bench| {
+        bench.iter(|| {
+            peak_probe(
+                black_box(PeakLane::splat(0.999_9)),
+                black_box(PeakLane::splat(1.0e-4)),
+            )
+        });
+    });
+    group.finish();
 }

@@ -2,51 +2,80 @@
 //! the recipe both paths follow).
 
 use crate::layout::{KvHead, Query, Width};
-use crate::simd::{self, Lanes};
+use crate::simd::{self, Lanes, QueryTile, TILE};
 use crate::softmax::Online;
 
-use super::{BLOCK, TILE, single};
+use super::{BLOCK, single};
 
-/// The kernel's recipe for [`TILE`] queries that read `kv`, query `t`
-/// seeing keys `0..tile[t].visible` (never decreasing with `t`); writes
-/// their outputs and returns their final states.
+/// Whether the tile path takes queries of `head_dim` dimensions: it keeps
+/// them transposed on the stack, up to [`MAX_KEPT`] dimensions.
+#[inline(always)]
+pub(crate) fn takes(head_dim: usize) -> bool {
+    head_dim <= MAX_KEPT
+}
+
+/// The longest query rows the tile keeps transposed (`4·TILE·MAX_KEPT`
+/// bytes of stack: 16 KB with 16 lanes).
+const MAX_KEPT: usize = 128;
+
+/// The kernel's recipe for a tile of up to [`TILE`] queries that read `kv`
+/// (the present ones first, every row of at most [`MAX_KEPT`] values),
+/// query `t` seeing keys `0..tile[t].visible` (never decreasing with `t`);
+/// writes their outputs and returns their final states.
 ///
-/// Up to 128 dimensions of the queries are kept transposed for the tile
-/// (`simd::QueryTile`), in a buffer sized to the head dimension (a constant
-/// branch for a fixed one), so small heads do not pay for a 4 KB buffer.
-/// (Scores read the transpose once per key, so dimensions past those kept
-/// are transposed again for every key.)
+/// The queries are kept transposed for the tile (`simd::QueryTile`), in a
+/// buffer sized to the head dimension (a constant branch for a fixed one),
+/// so small heads do not pay for a large buffer.
 #[inline(always)]
 pub(crate) fn attend<W: Width>(
-    tile: &mut [Query<'_, '_, W::Row, W::Row>; TILE],
+    tile: &mut [Option<Query<'_, '_, W::Row, W::Row>>; TILE],
     kv: KvHead<'_, W>,
     scale: f32,
 ) -> [Online; TILE] {
-    match tile[0].q.as_ref().len() {
-        0..=16 => attend_kept::<W, 2>(tile, kv, scale),
-        17..=32 => attend_kept::<W, 4>(tile, kv, scale),
-        33..=64 => attend_kept::<W, 8>(tile, kv, scale),
-        _ => attend_kept::<W, 16>(tile, kv, scale),
+    match tile[0].as_ref().map_or(0, |q| q.q.as_ref().len()) {
+        0..=16 => attend_kept::<W, 16>(tile, kv, scale),
+        17..=32 => attend_kept::<W, 32>(tile, kv, scale),
+        33..=64 => attend_kept::<W, 64>(tile, kv, scale),
+        _ => attend_kept::<W, MAX_KEPT>(tile, kv, scale),
     }
 }
 
-/// [`attend`] with `KEPT` chunks of 8 dimensions kept transposed.
+/// [`attend`] with `KEPT` dimensions kept transposed.
 #[inline(always)]
 fn attend_kept<W: Width, const KEPT: usize>(
-    tile: &mut [Query<'_, '_, W::Row, W::Row>; TILE],
+    tile: &mut [Option<Query<'_, '_, W::Row, W::Row>>; TILE],
     kv: KvHead<'_, W>,
     scale: f32,
 ) -> [Online; TILE] {
-    let visible = tile.each_ref().map(|q| q.visible);
+    // Lanes without a query repeat the last query's count (so they never
+    // make a block partial) and hold zeros; nothing of theirs is written.
+    let mut visible = [0; TILE];
+    let mut last_seen = 0;
+    for (v, q) in visible.iter_mut().zip(tile.iter()) {
+        if let Some(q) = q {
+            last_seen = q.visible;
+        }
+        *v = last_seen;
+    }
     let first = visible.iter().copied().min().unwrap_or(0);
-    let last = visible.iter().copied().max().unwrap_or(0);
-    let queries = simd::QueryTile::<_, KEPT>::new(tile.each_ref().map(|q| q.q));
+    let last = last_seen;
+    let mut rows = [None; TILE];
+    for (row, q) in rows.iter_mut().zip(tile.iter()) {
+        *row = q.as_ref().map(|q| q.q);
+    }
+    let queries = QueryTile::<KEPT>::new(&rows);
     let mut m = Lanes::splat(f32::NEG_INFINITY);
     let mut l = Lanes::splat(0.0);
+    // Each block's key and value rows, copied side by side: rows of one
+    // head sit `kv_heads` rows apart, and at a stride of a few KB the
+    // block's rows would share a handful of L1 sets.
+    let mut packed_keys = [[0.0; KEPT]; BLOCK];
+    let mut packed_values = [[0.0; KEPT]; BLOCK];
+    let d = queries.len();
     let mut start = 0;
     while start < last {
         // Rows filled in place rather than by `KvHead::block` (which suits
-        // the one-query path): measured 4–8% faster here, at N = 64 to 1024.
+        // the one-query path).
         let Some((k0, v0)) = kv.at(start) else { break };
         // Slots past the last key any query sees repeat the first row; the
         // mask keeps them out.
@@ -58,13 +87,26 @@ fn attend_kept<W: Width, const KEPT: usize>(
                 (*slot_k, *slot_v) = (k, v);
             }
         }
+        let keys = simd::pack(&mut packed_keys, &keys, d);
+        let values = simd::pack(&mut packed_values, &values, d);
         let mut scores = simd::scores_across_queries(&queries, &keys, scale);
-        // Keys of this block each query sees (0 to 8).
-        let seen = visible.map(|v| v.saturating_sub(start).min(BLOCK) as f32);
+        // A `-inf` score of the data's own is a mask that the causal one
+        // does not describe: such a block goes key by key below.
+        let data_masks = scores.iter().any(|s| s.is_neg_inf().any());
         let whole = start + BLOCK <= first;
+        // Keys of this block each query sees (0 to `BLOCK`).
+        let mut seen = [BLOCK; TILE];
         if !whole {
+            for (s, v) in seen.iter_mut().zip(&visible) {
+                *s = v.saturating_sub(start).min(BLOCK);
+            }
+            let mut lanes = [0.0; TILE];
+            for (l, &s) in lanes.iter_mut().zip(&seen) {
+                *l = s as f32;
+            }
+            let lanes = Lanes::from_array(lanes);
             for (j, s) in scores.iter_mut().enumerate() {
-                *s = s.masked(j, &seen);
+                *s = s.masked(j, &lanes);
             }
         }
         let block_max = scores
@@ -77,7 +119,9 @@ fn attend_kept<W: Width, const KEPT: usize>(
             let fresh = m.is_neg_inf();
             let alpha = Lanes::splat(1.0).select(grow, m.sub(block_max).exp());
             l = l.mul(alpha);
-            for (t, (q, a)) in tile.iter_mut().zip(alpha.to_array()).enumerate() {
+            let alphas = alpha.to_array();
+            for (t, (q, a)) in tile.iter_mut().zip(alphas).enumerate() {
+                let Some(q) = q else { break };
                 if grow.test(t) {
                     if fresh.test(t) {
                         q.out.as_mut().fill(-0.0);
@@ -91,20 +135,35 @@ fn attend_kept<W: Width, const KEPT: usize>(
         // Lanes not started yet take weight 0 (NaN for a NaN score); their
         // output rows are written below but reset when they start.
         let unstarted = m.is_neg_inf();
-        let p = scores.map(|s| s.sub(m).exp().select(unstarted, s.nan_or_zero()));
-        l = p.iter().fold(l, |l, &pj| l.add(pj));
+        // Plain loops, not array maps: the closure of an array map is not
+        // always inlined.
+        let mut p = scores;
+        for pj in p.iter_mut() {
+            *pj = pj.sub(m).exp().select(unstarted, pj.nan_or_zero());
+            l = l.add(*pj);
+        }
         // Keys whose score is `-inf` (masked ones, or past what a query
-        // sees) are never read: the dense update only where there are none.
-        if whole && !scores.iter().any(|s| s.is_neg_inf().any()) {
-            let mut outs = tile.each_mut().map(|q| &mut *q.out);
-            simd::pv_block(&mut outs, &p, &values);
+        // sees) are never read: each query takes the first `seen` keys, or,
+        // where the data masks some, only the keys it weighs.
+        if !data_masks {
+            let mut outs: heapless::Vec<&mut W::Row, TILE> = heapless::Vec::new();
+            for q in tile.iter_mut().flatten() {
+                // At most `TILE` queries: never full.
+                let _ = outs.push(&mut *q.out);
+            }
+            simd::pv_block(&mut outs, &p, &values, &seen);
         } else {
-            let weights = p.map(Lanes::to_array);
-            let scores = scores.map(Lanes::to_array);
+            let mut weights = [[0.0; TILE]; BLOCK];
+            let mut masked = [0u64; BLOCK];
+            for (((w, mask), pj), sj) in weights.iter_mut().zip(&mut masked).zip(&p).zip(&scores) {
+                *w = pj.to_array();
+                *mask = sj.is_neg_inf().bits();
+            }
             for (t, q) in tile.iter_mut().enumerate() {
-                for ((w, s), v) in weights.iter().zip(&scores).zip(&values) {
-                    if s[t] != f32::NEG_INFINITY {
-                        simd::axpy(q.out.as_mut(), w[t], v.as_ref());
+                let Some(q) = q else { break };
+                for ((w, mask), v) in weights.iter().zip(&masked).zip(&values) {
+                    if mask & (1 << t) == 0 {
+                        simd::axpy(q.out.as_mut(), w[t], v);
                     }
                 }
             }
@@ -114,8 +173,10 @@ fn attend_kept<W: Width, const KEPT: usize>(
     let (m, l) = (m.to_array(), l.to_array());
     let mut states = [Online::new(); TILE];
     for (((q, state), m), l) in tile.iter_mut().zip(&mut states).zip(m).zip(l) {
-        *state = Online::entered(m, l);
-        single::finish(q.out, state);
+        if let Some(q) = q {
+            *state = Online::entered(m, l);
+            single::finish(q.out, state);
+        }
     }
     states
 }

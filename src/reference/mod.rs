@@ -100,7 +100,8 @@ fn dot<T: Real>(q: &[f32], k: &[f32]) -> T {
 }
 
 /// The score `scale · q·k` of a query row against a key row, as every
-/// kernel of the crate (fast or reference) computes it, bit for bit.
+/// reference kernel computes it, bit for bit (the fused kernel sums in its
+/// own order, within the a-priori bound: see the crate docs).
 ///
 /// The rows are padded with zeros to a multiple of 8 dimensions. The
 /// products `q_d·k_d` are summed in eight partial sums: partial `r` is
@@ -109,16 +110,10 @@ fn dot<T: Real>(q: &[f32], k: &[f32]) -> T {
 /// product with `scale`. Every product and sum is rounded on its own (no
 /// fused multiply-add). Rows of different lengths use the shorter one.
 ///
-/// Why this order rather than one left-to-right sum: it is just as easy to
-/// state, its rounding error grows with `D/8 + 3` rather than `D`, and it is
-/// the order lanes compute fastest both across keys (a decode step: eight
-/// dimensions of one key per lane, then a transpose) and across queries (a
-/// prefill tile: eight independent chains per key), with one addition fewer
-/// per key than a sum started from `0.0`. Because every path uses it,
-/// scores are the same bits in the reference and in every fast path, on
-/// every target. (Starting from the first product rather than from `0.0`
-/// can give a score of `-0.0` where a textbook sum gives `+0.0`; the two
-/// weigh the same, so no output or log-sum-exp can tell.)
+/// This order's rounding error grows with `D/8 + 3` rather than `D`.
+/// (Starting from the first product rather than from `0.0` can give a
+/// score of `-0.0` where a textbook sum gives `+0.0`; the two weigh the
+/// same, so no output or log-sum-exp can tell.)
 ///
 /// ```
 /// use microattn::reference::score;

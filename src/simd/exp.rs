@@ -27,7 +27,7 @@
 //! It is about half the instructions of `wide`'s general `exp`, which also
 //! handles overflow, infinities and subnormal results with extra selects.
 
-use wide::{f32x8, i32x8};
+use super::{IntLane, Lane};
 
 /// The error bound, in ULP of the exact result, that the tests hold this
 /// `exp` to on `[ln(f32::MIN_POSITIVE), 0]`.
@@ -49,31 +49,29 @@ const MIN_X: f32 = -88.0;
 /// accurate too but never used. See the module docs for the method and the
 /// bound.
 #[inline(always)]
-pub(crate) fn exp_nonpositive(x: f32x8) -> f32x8 {
-    let x = x
-        .simd_lt(f32x8::splat(MIN_X))
-        .select(f32x8::splat(MIN_X), x);
-    let shifted = x.mul_add(f32x8::splat(core::f32::consts::LOG2_E), f32x8::splat(ROUND));
-    let n = shifted - f32x8::splat(ROUND);
-    let r = n.mul_neg_add(f32x8::splat(LN2_HI), x);
-    let r = n.mul_neg_add(f32x8::splat(LN2_LO), r);
+pub(crate) fn exp_nonpositive(x: Lane) -> Lane {
+    let x = x.simd_lt(Lane::splat(MIN_X)).select(Lane::splat(MIN_X), x);
+    let shifted = x.mul_add(Lane::splat(core::f32::consts::LOG2_E), Lane::splat(ROUND));
+    let n = shifted - Lane::splat(ROUND);
+    let r = n.mul_neg_add(Lane::splat(LN2_HI), x);
+    let r = n.mul_neg_add(Lane::splat(LN2_LO), r);
     // Taylor to degree 7 as 1 + (r + r²·(1/2 + r/6 + … + r⁵/5040)): the
     // small tail is summed first, so the two last roundings (of `y` and of
     // `1 + y`) dominate the error.
-    let mut tail = f32x8::splat(1.0 / 5040.0);
+    let mut tail = Lane::splat(1.0 / 5040.0);
     for c in [1.0 / 720.0, 1.0 / 120.0, 1.0 / 24.0, 1.0 / 6.0, 0.5] {
-        tail = tail.mul_add(r, f32x8::splat(c));
+        tail = tail.mul_add(r, Lane::splat(c));
     }
     let y = tail.mul_add(r * r, r);
-    let p = y + f32x8::splat(1.0);
+    let p = y + Lane::splat(1.0);
     // The low bits of `shifted` hold `n` (offset by ROUND's own bits):
     // rebias them to the exponent field of 2ⁿ.
-    let bits: i32x8 = wide::bytemuck::cast(shifted);
-    let rebias = i32x8::splat(127 - ROUND.to_bits() as i32);
-    let two_n: f32x8 = wide::bytemuck::cast((bits + rebias) << 23);
+    let bits: IntLane = wide::bytemuck::cast(shifted);
+    let rebias = IntLane::splat(127 - ROUND.to_bits() as i32);
+    let two_n: Lane = wide::bytemuck::cast((bits + rebias) << 23);
     let y = p * two_n;
-    y.simd_lt(f32x8::splat(f32::MIN_POSITIVE))
-        .select(f32x8::ZERO, y)
+    y.simd_lt(Lane::splat(f32::MIN_POSITIVE))
+        .select(Lane::ZERO, y)
 }
 
 #[cfg(test)]
@@ -81,7 +79,7 @@ mod tests {
     use super::*;
 
     fn exp1(x: f32) -> f32 {
-        exp_nonpositive(f32x8::splat(x)).to_array()[0]
+        exp_nonpositive(Lane::splat(x)).to_array()[0]
     }
 
     /// Distance from `got` to the exact `want`, in ULP of `want` rounded to

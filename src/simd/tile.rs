@@ -1,234 +1,420 @@
-//! Lanes across queries: the register-tiled path of the kernel.
+//! Lanes across queries: the register-blocked path of the kernel.
 //!
-//! A full tile is [`LANES`] queries; lane `t` of a [`Lanes`] value belongs
-//! to query `t`. Scores of the tile against a block of [`LANES`] keys are
-//! eight such values (one per key), so the running maximum, the rescale
-//! factors, the weights and the running sums of all eight queries are plain
+//! A full tile is [`TILE`] queries, two vectors of lanes; lane `t` of a
+//! [`Lanes`] value belongs to query `t`. Scores of the tile against a block
+//! of keys are one such value per key, so the running maximum, the rescale
+//! factors, the weights and the running sums of the whole tile are plain
 //! lane-wise operations: no horizontal reduction anywhere in the loop.
 //!
 //! Every value is computed by the same IEEE operation, in the same order, as
 //! in the one-query path (`Scores`, lanes across keys): that is what makes a
 //! query's result independent of the path that computed it.
 
-use super::{LANES, Lane, axpy_tail, chunk, exp, partial_tree};
+use super::{LANES, Lane, axpy_lanes, axpy_tail, chunk, exp};
+
+/// Vectors of lanes per tile.
+const VECTORS: usize = 2;
+
+/// Queries per tile: two vectors of lanes.
+pub(crate) const TILE: usize = VECTORS * LANES;
+
+/// Keys whose scores the microkernel keeps in registers at once: with the
+/// tile's two query vectors, 16 accumulators where the build has 32 vector
+/// registers (AVX-512), 8 where it has 16.
+const KEYS_AT_ONCE: usize = if LANES == 16 { 8 } else { 4 };
 
 /// One value per query of a full tile.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct Lanes(Lane);
+pub(crate) struct Lanes([Lane; VECTORS]);
 
 impl Lanes {
     /// Every lane `x`.
     #[inline(always)]
     pub(crate) fn splat(x: f32) -> Lanes {
-        Lanes(Lane::splat(x))
+        Lanes([Lane::splat(x); VECTORS])
     }
 
     /// The lanes as an array (lane `t` at index `t`).
     #[inline(always)]
-    pub(crate) fn to_array(self) -> [f32; LANES] {
-        self.0.to_array()
+    pub(crate) fn to_array(self) -> [f32; TILE] {
+        let mut out = [0.0; TILE];
+        for (chunk, v) in out.as_chunks_mut::<LANES>().0.iter_mut().zip(self.0) {
+            *chunk = v.to_array();
+        }
+        out
+    }
+
+    /// Lane-wise `f(self, other)`.
+    #[inline(always)]
+    fn zip(self, other: Lanes, f: impl Fn(Lane, Lane) -> Lane) -> Lanes {
+        let [a0, a1] = self.0;
+        let [b0, b1] = other.0;
+        Lanes([f(a0, b0), f(a1, b1)])
     }
 
     /// Lane-wise `self − other`.
     #[inline(always)]
     pub(crate) fn sub(self, other: Lanes) -> Lanes {
-        Lanes(self.0 - other.0)
+        self.zip(other, |a, b| a - b)
     }
 
     /// Lane-wise `self · other`.
     #[inline(always)]
     pub(crate) fn mul(self, other: Lanes) -> Lanes {
-        Lanes(self.0 * other.0)
+        self.zip(other, |a, b| a * b)
     }
 
     /// Lane-wise `self + other`.
     #[inline(always)]
     pub(crate) fn add(self, other: Lanes) -> Lanes {
-        Lanes(self.0 + other.0)
+        self.zip(other, |a, b| a + b)
     }
 
     /// Lane-wise maximum of the running maximum `self` (never NaN) and a
     /// score: a NaN score is ignored, as `simd::max` ignores it.
     #[inline(always)]
     pub(crate) fn max_with(self, score: Lanes) -> Lanes {
-        Lanes(self.0.max(score.0))
+        self.zip(score, |a, b| a.max(b))
     }
 
     /// Lane-wise softmax exp (argument `≤ 0` or NaN): the same function as
     /// the one-query path's weights.
     #[inline(always)]
     pub(crate) fn exp(self) -> Lanes {
-        Lanes(exp::exp_nonpositive(self.0))
+        let [a0, a1] = self.0;
+        Lanes([exp::exp_nonpositive(a0), exp::exp_nonpositive(a1)])
     }
 
     /// NaN lanes kept, every other lane `+0.0` (as `Scores::nan_or_zero`).
     #[inline(always)]
     pub(crate) fn nan_or_zero(self) -> Lanes {
-        Lanes(self.0.is_nan().select(self.0, Lane::ZERO))
+        let [a0, a1] = self.0;
+        Lanes([
+            a0.is_nan().select(a0, Lane::ZERO),
+            a1.is_nan().select(a1, Lane::ZERO),
+        ])
     }
 
     /// Lanes that are `-inf`.
     #[inline(always)]
     pub(crate) fn is_neg_inf(self) -> Mask {
-        Mask(self.0.simd_eq(Lane::splat(f32::NEG_INFINITY)))
+        let [a0, a1] = self.0;
+        let neg_inf = Lane::splat(f32::NEG_INFINITY);
+        Mask([a0.simd_eq(neg_inf), a1.simd_eq(neg_inf)])
     }
 
     /// Lanes where `self > other`, as a mask for [`Lanes::select`].
     #[inline(always)]
     pub(crate) fn gt(self, other: Lanes) -> Mask {
-        Mask(self.0.simd_gt(other.0))
+        Mask(self.zip(other, |a, b| a.simd_gt(b)).0)
     }
 
     /// `mask ? if_true : self`, lane by lane.
     #[inline(always)]
     pub(crate) fn select(self, mask: Mask, if_true: Lanes) -> Lanes {
-        Lanes(mask.0.select(if_true.0, self.0))
+        let [m0, m1] = mask.0;
+        let [t0, t1] = if_true.0;
+        let [f0, f1] = self.0;
+        Lanes([m0.select(t0, f0), m1.select(t1, f1)])
     }
 
     /// Lanes `t` with `j < seen[t]` kept, the others `-inf`: key `j` of a
     /// block, for queries that see `seen[t]` keys of it.
     #[inline(always)]
-    pub(crate) fn masked(self, j: usize, seen: &[f32; LANES]) -> Lanes {
-        let visible = Lane::splat(j as f32).simd_lt(Lane::from(*seen));
-        Lanes(visible.select(self.0, Lane::splat(f32::NEG_INFINITY)))
+    pub(crate) fn masked(self, j: usize, seen: &Lanes) -> Lanes {
+        let j = Lane::splat(j as f32);
+        self.zip(*seen, |s, seen| {
+            j.simd_lt(seen).select(s, Lane::splat(f32::NEG_INFINITY))
+        })
+    }
+
+    /// Lane `t` (0 past the last).
+    #[inline(always)]
+    pub(crate) fn lane(&self, t: usize) -> f32 {
+        self.0
+            .get(t / LANES)
+            .map_or(0.0, |v| v.as_array()[t % LANES])
+    }
+
+    /// The lanes from an array (lane `t` from index `t`).
+    #[inline(always)]
+    pub(crate) fn from_array(values: [f32; TILE]) -> Lanes {
+        let mut lanes = [Lane::ZERO; VECTORS];
+        for (lane, chunk) in lanes.iter_mut().zip(values.as_chunks::<LANES>().0) {
+            *lane = Lane::from(*chunk);
+        }
+        Lanes(lanes)
     }
 }
 
 /// A lane mask from a comparison of [`Lanes`].
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct Mask(Lane);
+pub(crate) struct Mask([Lane; VECTORS]);
 
 impl Mask {
+    /// Bit `t` set for each set lane `t`.
+    #[inline(always)]
+    pub(crate) fn bits(self) -> u64 {
+        let [m0, m1] = self.0;
+        u64::from(m0.to_bitmask()) | (u64::from(m1.to_bitmask()) << LANES)
+    }
+
     /// Whether any lane is set.
     #[inline(always)]
     pub(crate) fn any(self) -> bool {
-        self.0.to_bitmask() != 0
+        self.bits() != 0
     }
 
     /// Whether lane `t` is set.
     #[inline(always)]
     pub(crate) fn test(self, t: usize) -> bool {
-        self.0.to_bitmask() & (1 << t) != 0
+        self.bits() & (1 << t) != 0
     }
 }
 
-/// A full tile of queries, with its first `8·KEPT` dimensions transposed
-/// once (lane `t` of `dims[c][dd]` is `q_t[8c + dd]`, `256·KEPT` bytes): the
-/// transpose is then paid once per tile rather than once per block of keys.
-/// Dimensions past those are transposed as they are used.
-pub(crate) struct QueryTile<'a, R: ?Sized, const KEPT: usize> {
-    queries: [&'a R; LANES],
-    dims: [[Lane; LANES]; KEPT],
+/// A tile of queries, its first `KEPT` dimensions transposed once (lane `t`
+/// of `dims[d]` is `q_t[d]`, `4·TILE·KEPT` bytes): the transpose is paid
+/// once per tile rather than once per block of keys. The kernel keeps every
+/// dimension (`KEPT ≥ D`) and sends longer rows through the one-query path.
+pub(crate) struct QueryTile<const KEPT: usize> {
+    dims: [[Lane; VECTORS]; KEPT],
+    len: usize,
 }
 
-impl<'a, R: ?Sized + AsRef<[f32]>, const KEPT: usize> QueryTile<'a, R, KEPT> {
-    /// Transposes the kept dimensions of `queries` (all of one length).
+impl<const KEPT: usize> QueryTile<KEPT> {
+    /// The length of the queries (the dimensions kept).
     #[inline(always)]
-    pub(crate) fn new(queries: [&'a R; LANES]) -> Self {
-        let mut dims = [[Lane::ZERO; LANES]; KEPT];
-        let whole = queries[0].as_ref().len() / LANES;
-        for (c, d) in dims.iter_mut().enumerate().take(whole) {
-            *d = Lane::transpose(queries.map(|q| Lane::from(chunk(q.as_ref(), c))));
-        }
-        QueryTile { queries, dims }
+    pub(crate) fn len(&self) -> usize {
+        self.len
     }
 
-    /// Dimensions `8c..8c + 8` of the eight queries, one lane per dimension.
+    /// Transposes `queries` (all of one length, at most `KEPT`); lanes
+    /// without a query hold zeros.
     #[inline(always)]
-    fn chunk(&self, c: usize) -> [Lane; LANES] {
-        match self.dims.get(c) {
-            Some(d) => *d,
-            None => Lane::transpose(self.queries.map(|q| Lane::from(chunk(q.as_ref(), c)))),
+    pub(crate) fn new<R: ?Sized + AsRef<[f32]>>(queries: &[Option<&R>; TILE]) -> Self {
+        let len = queries
+            .iter()
+            .flatten()
+            .map(|q| q.as_ref().len())
+            .min()
+            .unwrap_or(0)
+            .min(KEPT);
+        let mut dims = [[Lane::ZERO; VECTORS]; KEPT];
+        for (d, dim) in dims.iter_mut().enumerate().take(len) {
+            let mut lanes = [0.0; TILE];
+            for (lane, q) in lanes.iter_mut().zip(queries) {
+                if let Some(q) = q {
+                    *lane = q.as_ref().get(d).copied().unwrap_or(0.0);
+                }
+            }
+            *dim = Lanes::from_array(lanes).0;
         }
+        QueryTile { dims, len }
     }
 }
 
-/// The scores `scale · q_t·k_j` of a full tile of queries against a block
-/// of keys: entry `j`, lane `t` is query `t` against key `j`, the bits of
-/// [`crate::reference::score`].
-///
-/// Lanes run across queries: for each key, eight partial sums (partial `r`
-/// over the dimensions `d ≡ r (mod 8)`, rows zero-padded to whole lanes),
-/// each step multiplying one dimension of all eight queries (a lane of the
-/// tile's transpose) by the key's value broadcast, then adding — one
-/// product and one sum per lane, each rounded on its own, in order of `d`
-/// within each partial, from its first product. The eight partials are
-/// independent chains, and the same tree as the one-query path's
-/// `dot_block` ends each score.
+/// The first `d` values of each row of `rows` (all at least that long),
+/// copied into `buffer`, one row each; returns the copies.
 #[inline(always)]
-pub(crate) fn scores_across_queries<R: ?Sized + AsRef<[f32]>, const KEPT: usize>(
-    tile: &QueryTile<'_, R, KEPT>,
-    keys: &[&R; LANES],
+pub(crate) fn pack<'b, R: ?Sized + AsRef<[f32]>, const KEPT: usize, const B: usize>(
+    buffer: &'b mut [[f32; KEPT]; B],
+    rows: &[&R; B],
+    d: usize,
+) -> [&'b [f32]; B] {
+    for (dst, row) in buffer.iter_mut().zip(rows) {
+        let row = row.as_ref();
+        let (row_lanes, row_tail) = row.as_chunks::<LANES>();
+        let (dst_lanes, _) = dst.as_chunks_mut::<LANES>();
+        for (a, b) in dst_lanes.iter_mut().zip(row_lanes) {
+            *a = *b;
+        }
+        let done = row_lanes.len() * LANES;
+        let rest = dst.get_mut(done..).unwrap_or_default();
+        for (a, b) in rest.iter_mut().zip(row_tail) {
+            *a = *b;
+        }
+    }
+    let mut out: [&[f32]; B] = [&[]; B];
+    for (o, row) in out.iter_mut().zip(buffer.iter()) {
+        *o = row.get(..d).unwrap_or(row);
+    }
+    out
+}
+
+/// The scores `scale · q_t·k_j` of a tile of queries against a block of
+/// keys: entry `j`, lane `t` is query `t` against key `j`.
+///
+/// Each is the kernel's chain (see `dot_block`): `s = 0`, then `s = q_d·k_d
+/// + s` by `mul_add` for `d` in order, then `s·scale`. Lanes run across
+/// queries: for each dimension, the two query vectors of the tile are
+/// loaded once and multiplied by [`KEYS_AT_ONCE`] keys' values broadcast,
+/// into as many independent accumulators (register blocking: the loads per
+/// `mul_add` stay well under one, and the chains hide the latency).
+#[inline(always)]
+pub(crate) fn scores_across_queries<R: ?Sized + AsRef<[f32]>, const KEPT: usize, const B: usize>(
+    tile: &QueryTile<KEPT>,
+    keys: &[&R; B],
     scale: f32,
-) -> [Lanes; LANES] {
-    let len = tile.queries[0].as_ref().len();
-    let whole = len / LANES;
-    // A plain loop, not `keys.map`: the closure of an array map is not
-    // always inlined.
-    let mut scores = [Lanes(Lane::ZERO); LANES];
-    for (score, k) in scores.iter_mut().zip(keys) {
-        let k = k.as_ref();
-        // Partial `r` starts from its first product (chunk 0) and adds one
-        // product per chunk; the tail chunk is zero-padded on both sides.
-        let mut p = [Lane::ZERO; LANES];
-        for c in 0..whole {
-            let dims = tile.chunk(c);
-            for ((p, qd), &kd) in p.iter_mut().zip(&dims).zip(&chunk(k, c)) {
-                let product = *qd * Lane::splat(kd);
-                *p = if c == 0 { product } else { *p + product };
+) -> [Lanes; B] {
+    let mut scores = [Lanes::splat(0.0); B];
+    let scale = Lane::splat(scale);
+    let (groups, _) = scores.as_chunks_mut::<KEYS_AT_ONCE>();
+    let (key_groups, _) = keys.as_chunks::<KEYS_AT_ONCE>();
+    for (out, keys) in groups.iter_mut().zip(key_groups) {
+        // Every row cut to the tile's length, so that indexing by `d` below
+        // needs no bounds check.
+        let len = keys
+            .iter()
+            .fold(tile.len, |len, k| len.min(k.as_ref().len()));
+        // A plain loop, not `keys.map`: the closure of an array map is not
+        // always inlined.
+        let mut ks: [&[f32]; KEYS_AT_ONCE] = [&[]; KEYS_AT_ONCE];
+        for (cut, k) in ks.iter_mut().zip(keys) {
+            *cut = k.as_ref().get(..len).unwrap_or_default();
+        }
+        let qs = tile.dims.get(..len).unwrap_or_default();
+        let mut acc = [[Lane::ZERO; VECTORS]; KEYS_AT_ONCE];
+        for (d, [q0, q1]) in qs.iter().enumerate() {
+            for (a, k) in acc.iter_mut().zip(&ks) {
+                let kd = Lane::splat(k.get(d).copied().unwrap_or(0.0));
+                a[0] = q0.mul_add(kd, a[0]);
+                a[1] = q1.mul_add(kd, a[1]);
             }
         }
-        if whole * LANES < len {
-            for (r, p) in p.iter_mut().enumerate() {
-                let d = whole * LANES + r;
-                let qd = Lane::from(
-                    tile.queries
-                        .map(|q| q.as_ref().get(d).copied().unwrap_or(0.0)),
-                );
-                let product = qd * Lane::splat(k.get(d).copied().unwrap_or(0.0));
-                *p = if whole == 0 { product } else { *p + product };
-            }
+        for (s, [a0, a1]) in out.iter_mut().zip(acc) {
+            *s = Lanes([a0 * scale, a1 * scale]);
         }
-        *score = Lanes(partial_tree(p) * Lane::splat(scale));
     }
     scores
 }
 
-/// `out_t[i] += Σ_j p[j][t] · values[j][i]` for a full tile and a full block
-/// (every query sees every key): for each value `i`, the terms are added in
-/// order of `j` by the same operation as the one-query path's `axpy` (fused
-/// on whole lanes, [`axpy_tail`] past them). Each lane-sized chunk of the
-/// eight output rows stays in registers across the eight keys.
+/// `out_t[i] += Σ_{j < seen[t]} p[j][t] · values[j][i]` for the tile's
+/// present queries (`outs[t]` is query `t`'s row, `seen` never decreases
+/// with `t`): for each value `i`, the terms are added in order of `j` by the
+/// same operation as the one-query path's `axpy` (fused on whole lanes,
+/// [`axpy_tail`] past them). Chunks of four queries' rows, up to four lanes
+/// of each, stay in registers across the keys all four see, so each loaded
+/// lane of values serves four queries; the few keys past those (on the
+/// diagonal) go query by query.
 #[inline(always)]
-pub(crate) fn pv_block<R: ?Sized + AsRef<[f32]> + AsMut<[f32]>>(
-    outs: &mut [&mut R; LANES],
-    p: &[Lanes; LANES],
-    values: &[&R; LANES],
+pub(crate) fn pv_block<R: ?Sized + AsMut<[f32]>, V: ?Sized + AsRef<[f32]>, const B: usize>(
+    outs: &mut [&mut R],
+    p: &[Lanes; B],
+    values: &[&V; B],
+    seen: &[usize; TILE],
 ) {
-    let weights: [[f32; LANES]; LANES] = p.map(Lanes::to_array);
     let len = values[0].as_ref().len();
     let whole = len / LANES;
-    for c in 0..whole {
-        let mut acc: [Lane; LANES] =
-            core::array::from_fn(|t| Lane::from(chunk(outs[t].as_mut(), c)));
-        for (v, w) in values.iter().zip(&weights) {
-            let vc = Lane::from(chunk(v.as_ref(), c));
-            for (a, &wt) in acc.iter_mut().zip(w) {
-                *a = Lane::splat(wt).mul_add(vc, *a);
-            }
-        }
-        for (out, a) in outs.iter_mut().zip(acc) {
-            if let Some(dst) = out.as_mut().as_chunks_mut::<LANES>().0.get_mut(c) {
-                *dst = a.to_array();
+    let (groups, rest) = outs.as_chunks_mut::<4>();
+    let mut seen_by = seen.iter().copied();
+    for (g, group) in groups.iter_mut().enumerate() {
+        let mine: [usize; 4] = core::array::from_fn(|_| seen_by.next().unwrap_or(0));
+        let all = mine.iter().copied().min().unwrap_or(0);
+        pv_rows::<R, V, B, 4>(group, g, 0, whole, all, p, values);
+        for (i, (out, &n)) in group.iter_mut().zip(&mine).enumerate() {
+            let keys = values.iter().zip(p).take(n).skip(all);
+            for (v, w) in keys {
+                axpy_lanes(out.as_mut(), w.lane(4 * g + i), v.as_ref());
             }
         }
     }
+    let g = groups.len();
+    for (i, out) in rest.iter_mut().enumerate() {
+        let n = seen_by.next().unwrap_or(0);
+        pv_rows::<R, V, B, 1>(core::array::from_mut(out), g, i, whole, n, p, values);
+    }
     if whole * LANES < len {
-        for (t, out) in outs.iter_mut().enumerate() {
+        for ((t, out), &n) in outs.iter_mut().enumerate().zip(seen) {
             let out_tail = out.as_mut().get_mut(whole * LANES..).unwrap_or_default();
-            for (v, w) in values.iter().zip(&weights) {
+            for (v, w) in values.iter().zip(p).take(n) {
                 let v_tail = v.as_ref().get(whole * LANES..).unwrap_or_default();
-                axpy_tail(out_tail, w[t], v_tail);
+                axpy_tail(out_tail, w.lane(t), v_tail);
+            }
+        }
+    }
+}
+
+/// [`pv_block`] on the whole lanes of `Q` rows (those of tile lanes
+/// `4g + lane..4g + lane + Q`) and the block's first `n` keys, four lanes
+/// of each row at a time.
+#[inline(always)]
+fn pv_rows<R: ?Sized + AsMut<[f32]>, V: ?Sized + AsRef<[f32]>, const B: usize, const Q: usize>(
+    rows: &mut [&mut R; Q],
+    g: usize,
+    lane: usize,
+    whole: usize,
+    n: usize,
+    weights: &[Lanes; B],
+    values: &[&V; B],
+) {
+    if n == 0 {
+        return;
+    }
+    let mut c = 0;
+    while c + 4 <= whole {
+        pv_micro::<R, V, B, Q, 4>(rows, g, lane, c, n, weights, values);
+        c += 4;
+    }
+    if c + 2 <= whole {
+        pv_micro::<R, V, B, Q, 2>(rows, g, lane, c, n, weights, values);
+        c += 2;
+    }
+    if c < whole {
+        pv_micro::<R, V, B, Q, 1>(rows, g, lane, c, n, weights, values);
+    }
+}
+
+/// `Q` rows (tile lanes `4g + lane..`), `C` lanes of each from lane-sized
+/// chunk `c` on, kept in registers across the block's first `n` keys.
+#[inline(always)]
+fn pv_micro<
+    R: ?Sized + AsMut<[f32]>,
+    V: ?Sized + AsRef<[f32]>,
+    const B: usize,
+    const Q: usize,
+    const C: usize,
+>(
+    rows: &mut [&mut R; Q],
+    g: usize,
+    lane: usize,
+    c: usize,
+    n: usize,
+    weights: &[Lanes; B],
+    values: &[&V; B],
+) {
+    let mut acc = [[Lane::ZERO; C]; Q];
+    for (a, out) in acc.iter_mut().zip(rows.iter_mut()) {
+        for (i, l) in a.iter_mut().enumerate() {
+            *l = Lane::from(chunk(out.as_mut(), c + i));
+        }
+    }
+    for (v, w) in values.iter().zip(weights).take(n) {
+        // Lanes `4g + lane..4g + lane + Q` of key `j`'s weights (four
+        // lanes never straddle two vectors).
+        let first = 4 * g + lane;
+        let Some(w) = w.0.get(first / LANES) else {
+            continue;
+        };
+        let Some(w) = w.as_array().get(first % LANES..) else {
+            continue;
+        };
+        let v = v.as_ref();
+        let mut vs = [Lane::ZERO; C];
+        for (i, vi) in vs.iter_mut().enumerate() {
+            *vi = Lane::from(chunk(v, c + i));
+        }
+        for (a, &wt) in acc.iter_mut().zip(w) {
+            let wt = Lane::splat(wt);
+            for (l, vi) in a.iter_mut().zip(&vs) {
+                *l = wt.mul_add(*vi, *l);
+            }
+        }
+    }
+    for (a, out) in acc.iter().zip(rows.iter_mut()) {
+        let (chunks, _) = out.as_mut().as_chunks_mut::<LANES>();
+        for (i, l) in a.iter().enumerate() {
+            if let Some(dst) = chunks.get_mut(c + i) {
+                *dst = l.to_array();
             }
         }
     }

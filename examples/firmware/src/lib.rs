@@ -255,7 +255,7 @@ fn finite_abs(x: f64) -> f64 {
 
 /// The positions that decide the contract, found in one streaming pass.
 ///
-/// The contract `max|out − ref64| ≤ 2·max|naive32 − ref64| + 4ε·max|ref64|`
+/// The contract `max|out − ref64| ≤ 4·max|naive32 − ref64| + 4ε·max|ref64|`
 /// depends on the output only through three maxima. `check_contract` run on
 /// the three values where they are reached (the worst naive32 error, the
 /// largest |ref64|, the worst output error, NaN first) computes the same
