@@ -121,20 +121,30 @@ pub(crate) fn run<W: Width>(p: &Problem<'_, W>, out: &mut [f32], mut lse: Option
     for g in 0..p.kv_heads() {
         let (kv, mut queries) = p.query_group(g, p.width.rows_mut(&mut *out));
         loop {
-            let mut tile: [Option<Query<'_, '_, W::Row, W::Row>>; TILE] =
-                core::array::from_fn(|_| queries.next());
-            let count = tile.iter().flatten().count();
+            // Plain loops, not array maps or `from_fn`: their closures are
+            // not always inlined, and a call per query is most of a small
+            // problem's time.
+            let mut tile: [Option<Query<'_, '_, W::Row, W::Row>>; TILE] = [const { None }; TILE];
+            let mut rows = [None; TILE];
+            let mut count = 0;
+            for (slot, row) in tile.iter_mut().zip(&mut rows) {
+                *slot = queries.next();
+                let Some(q) = slot else { break };
+                *row = Some(q.row);
+                count += 1;
+            }
             if count == 0 {
                 break;
             }
-            let rows = tile.each_ref().map(|q| q.as_ref().map(|q| q.row));
             let states = if tiles && count >= MIN_TILE {
                 tiled::attend(&mut tile, kv, p.scale)
             } else {
-                tile.each_mut().map(|slot| match slot {
-                    Some(q) => single::attend(q.q, &mut *q.out, q.visible, kv, p.scale),
-                    None => Online::new(),
-                })
+                let mut states = [Online::new(); TILE];
+                for (state, slot) in states.iter_mut().zip(tile.iter_mut()) {
+                    let Some(q) = slot else { break };
+                    *state = single::attend(q.q, &mut *q.out, q.visible, kv, p.scale);
+                }
+                states
             };
             write_lse(&mut lse, rows, &states);
         }

@@ -87,9 +87,9 @@ fn attend_kept<W: Width, const KEPT: usize>(
                 (*slot_k, *slot_v) = (k, v);
             }
         }
-        let keys = simd::pack(&mut packed_keys, &keys, d);
+        simd::pack(&mut packed_keys, &keys, d);
         let values = simd::pack(&mut packed_values, &values, d);
-        let mut scores = simd::scores_across_queries(&queries, &keys, scale);
+        let mut scores = simd::scores_across_queries(&queries, &packed_keys, scale);
         // A `-inf` score of the data's own is a mask that the causal one
         // does not describe: such a block goes key by key below.
         let data_masks = scores.iter().any(|s| s.is_neg_inf().any());

@@ -13,7 +13,7 @@
 use super::{LANES, Lane, axpy_lanes, axpy_tail, chunk, exp};
 
 /// Vectors of lanes per tile.
-const VECTORS: usize = 2;
+const VECTORS: usize = 1;
 
 /// Queries per tile: two vectors of lanes.
 pub(crate) const TILE: usize = VECTORS * LANES;
@@ -21,7 +21,7 @@ pub(crate) const TILE: usize = VECTORS * LANES;
 /// Keys whose scores the microkernel keeps in registers at once: with the
 /// tile's two query vectors, 16 accumulators where the build has 32 vector
 /// registers (AVX-512), 8 where it has 16.
-const KEYS_AT_ONCE: usize = if LANES == 16 { 8 } else { 4 };
+const KEYS_AT_ONCE: usize = if LANES == 16 { 16 } else { 8 };
 
 /// One value per query of a full tile.
 #[derive(Clone, Copy, Debug)]
@@ -47,9 +47,11 @@ impl Lanes {
     /// Lane-wise `f(self, other)`.
     #[inline(always)]
     fn zip(self, other: Lanes, f: impl Fn(Lane, Lane) -> Lane) -> Lanes {
-        let [a0, a1] = self.0;
-        let [b0, b1] = other.0;
-        Lanes([f(a0, b0), f(a1, b1)])
+        let mut out = self.0;
+        for (o, b) in out.iter_mut().zip(other.0) {
+            *o = f(*o, b);
+        }
+        Lanes(out)
     }
 
     /// Lane-wise `self − other`.
@@ -81,26 +83,31 @@ impl Lanes {
     /// the one-query path's weights.
     #[inline(always)]
     pub(crate) fn exp(self) -> Lanes {
-        let [a0, a1] = self.0;
-        Lanes([exp::exp_nonpositive(a0), exp::exp_nonpositive(a1)])
+        let mut out = self.0;
+        for o in out.iter_mut() {
+            *o = exp::exp_nonpositive(*o);
+        }
+        Lanes(out)
     }
 
     /// NaN lanes kept, every other lane `+0.0` (as `Scores::nan_or_zero`).
     #[inline(always)]
     pub(crate) fn nan_or_zero(self) -> Lanes {
-        let [a0, a1] = self.0;
-        Lanes([
-            a0.is_nan().select(a0, Lane::ZERO),
-            a1.is_nan().select(a1, Lane::ZERO),
-        ])
+        let mut out = self.0;
+        for o in out.iter_mut() {
+            *o = o.is_nan().select(*o, Lane::ZERO);
+        }
+        Lanes(out)
     }
 
     /// Lanes that are `-inf`.
     #[inline(always)]
     pub(crate) fn is_neg_inf(self) -> Mask {
-        let [a0, a1] = self.0;
-        let neg_inf = Lane::splat(f32::NEG_INFINITY);
-        Mask([a0.simd_eq(neg_inf), a1.simd_eq(neg_inf)])
+        let mut out = self.0;
+        for o in out.iter_mut() {
+            *o = o.simd_eq(Lane::splat(f32::NEG_INFINITY));
+        }
+        Mask(out)
     }
 
     /// Lanes where `self > other`, as a mask for [`Lanes::select`].
@@ -112,10 +119,11 @@ impl Lanes {
     /// `mask ? if_true : self`, lane by lane.
     #[inline(always)]
     pub(crate) fn select(self, mask: Mask, if_true: Lanes) -> Lanes {
-        let [m0, m1] = mask.0;
-        let [t0, t1] = if_true.0;
-        let [f0, f1] = self.0;
-        Lanes([m0.select(t0, f0), m1.select(t1, f1)])
+        let mut out = self.0;
+        for ((o, m), t) in out.iter_mut().zip(mask.0).zip(if_true.0) {
+            *o = m.select(t, *o);
+        }
+        Lanes(out)
     }
 
     /// Lanes `t` with `j < seen[t]` kept, the others `-inf`: key `j` of a
@@ -155,8 +163,11 @@ impl Mask {
     /// Bit `t` set for each set lane `t`.
     #[inline(always)]
     pub(crate) fn bits(self) -> u64 {
-        let [m0, m1] = self.0;
-        u64::from(m0.to_bitmask()) | (u64::from(m1.to_bitmask()) << LANES)
+        let mut bits = 0;
+        for (v, m) in self.0.iter().enumerate() {
+            bits |= u64::from(m.to_bitmask()) << (v * LANES);
+        }
+        bits
     }
 
     /// Whether any lane is set.
@@ -213,8 +224,8 @@ impl<const KEPT: usize> QueryTile<KEPT> {
     }
 }
 
-/// The first `d` values of each row of `rows` (all at least that long),
-/// copied into `buffer`, one row each; returns the copies.
+/// Each row of `rows` (at most `KEPT` values) copied into `buffer`, one
+/// row each; returns the first `d` values of each copy.
 #[inline(always)]
 pub(crate) fn pack<'b, R: ?Sized + AsRef<[f32]>, const KEPT: usize, const B: usize>(
     buffer: &'b mut [[f32; KEPT]; B],
@@ -251,41 +262,48 @@ pub(crate) fn pack<'b, R: ?Sized + AsRef<[f32]>, const KEPT: usize, const B: usi
 /// into as many independent accumulators (register blocking: the loads per
 /// `mul_add` stay well under one, and the chains hide the latency).
 #[inline(always)]
-pub(crate) fn scores_across_queries<R: ?Sized + AsRef<[f32]>, const KEPT: usize, const B: usize>(
+pub(crate) fn scores_across_queries<const KEPT: usize, const B: usize>(
     tile: &QueryTile<KEPT>,
-    keys: &[&R; B],
+    keys: &[[f32; KEPT]; B],
     scale: f32,
 ) -> [Lanes; B] {
     let mut scores = [Lanes::splat(0.0); B];
     let scale = Lane::splat(scale);
     let (groups, _) = scores.as_chunks_mut::<KEYS_AT_ONCE>();
     let (key_groups, _) = keys.as_chunks::<KEYS_AT_ONCE>();
+    let qs = tile.dims.get(..tile.len).unwrap_or_default();
     for (out, keys) in groups.iter_mut().zip(key_groups) {
-        // Every row cut to the tile's length, so that indexing by `d` below
-        // needs no bounds check.
-        let len = keys
-            .iter()
-            .fold(tile.len, |len, k| len.min(k.as_ref().len()));
-        // A plain loop, not `keys.map`: the closure of an array map is not
-        // always inlined.
-        let mut ks: [&[f32]; KEYS_AT_ONCE] = [&[]; KEYS_AT_ONCE];
-        for (cut, k) in ks.iter_mut().zip(keys) {
-            *cut = k.as_ref().get(..len).unwrap_or_default();
-        }
-        let qs = tile.dims.get(..len).unwrap_or_default();
-        let mut acc = [[Lane::ZERO; VECTORS]; KEYS_AT_ONCE];
-        for (d, [q0, q1]) in qs.iter().enumerate() {
-            for (a, k) in acc.iter_mut().zip(&ks) {
-                let kd = Lane::splat(k.get(d).copied().unwrap_or(0.0));
-                a[0] = q0.mul_add(kd, a[0]);
-                a[1] = q1.mul_add(kd, a[1]);
+        let acc = score_chains(qs, keys);
+        for (s, mut a) in out.iter_mut().zip(acc) {
+            for v in a.iter_mut() {
+                *v *= scale;
             }
-        }
-        for (s, [a0, a1]) in out.iter_mut().zip(acc) {
-            *s = Lanes([a0 * scale, a1 * scale]);
+            *s = Lanes(a);
         }
     }
     scores
+}
+
+/// The score chains of a tile's query vectors (`qs[d]`: dimension `d` of
+/// every query, at most `KEPT` of them) against [`KEYS_AT_ONCE`] packed key
+/// rows: the accumulators, before the scale. Out of line, so that its
+/// accumulators stay in registers whatever the caller inlines around it.
+#[inline(never)]
+fn score_chains<const KEPT: usize>(
+    qs: &[[Lane; VECTORS]],
+    keys: &[[f32; KEPT]; KEYS_AT_ONCE],
+) -> [[Lane; VECTORS]; KEYS_AT_ONCE] {
+    let mut acc = [[Lane::ZERO; VECTORS]; KEYS_AT_ONCE];
+    // `d < KEPT`, the rows' constant length: no bounds check below.
+    for (d, q) in qs.iter().enumerate().take(KEPT) {
+        for (a, k) in acc.iter_mut().zip(keys) {
+            let kd = Lane::splat(k[d]);
+            for (a, q) in a.iter_mut().zip(q) {
+                *a = q.mul_add(kd, *a);
+            }
+        }
+    }
+    acc
 }
 
 /// `out_t[i] += Σ_{j < seen[t]} p[j][t] · values[j][i]` for the tile's
@@ -365,8 +383,9 @@ fn pv_rows<R: ?Sized + AsMut<[f32]>, V: ?Sized + AsRef<[f32]>, const B: usize, c
 }
 
 /// `Q` rows (tile lanes `4g + lane..`), `C` lanes of each from lane-sized
-/// chunk `c` on, kept in registers across the block's first `n` keys.
-#[inline(always)]
+/// chunk `c` on, kept in registers across the block's first `n` keys. Out
+/// of line for the same reason as [`score_chains`].
+#[inline(never)]
 fn pv_micro<
     R: ?Sized + AsMut<[f32]>,
     V: ?Sized + AsRef<[f32]>,
@@ -395,7 +414,11 @@ fn pv_micro<
         let Some(w) = w.0.get(first / LANES) else {
             continue;
         };
-        let Some(w) = w.as_array().get(first % LANES..) else {
+        let Some(w) = w
+            .as_array()
+            .get(first % LANES..)
+            .and_then(|w| w.first_chunk::<Q>())
+        else {
             continue;
         };
         let v = v.as_ref();
