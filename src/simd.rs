@@ -133,15 +133,75 @@ impl Scores {
     }
 }
 
-/// Lane-sized chunk `c` of `row` (zeros past its end, which only a padded
+/// [`dot_block`] for `H` queries at once, query `h` against its own block
+/// of keys `keys[h]` (all of them computed), on targets with SIMD lanes.
+///
+/// Eight keys at a time on `f32x8` (`wide` transposes those with shuffles;
+/// its 16-lane transpose is element by element): each key's chain takes the
+/// same operations whatever the vector width. Each 8-value chunk of eight
+/// key rows is transposed once, so that one `mul_add` advances eight keys'
+/// chains by one dimension; the chains of every query and every half of a
+/// block advance side by side, so that their latencies overlap (one chain
+/// alone would wait on each `mul_add`).
+#[inline(always)]
+pub(crate) fn dot_blocks<R: ?Sized + AsRef<[f32]>, const H: usize>(
+    qs: [&R; H],
+    keys: [&Block<'_, R>; H],
+    scale: f32,
+) -> [Scores; H] {
+    const HALVES: usize = LANES / 8;
+    let len = qs.iter().map(|q| q.as_ref().len()).min().unwrap_or(0);
+    let mut acc = [[f32x8::ZERO; HALVES]; H];
+    for c in 0..len / 8 {
+        let mut dims = [[[f32x8::ZERO; 8]; HALVES]; H];
+        for (dims, keys) in dims.iter_mut().zip(&keys) {
+            for (half, keys) in dims.iter_mut().zip(keys.as_chunks::<8>().0) {
+                // A plain loop, not `keys.map`: the closure of an array
+                // map is not always inlined.
+                let mut rows = [f32x8::ZERO; 8];
+                for (row, k) in rows.iter_mut().zip(keys) {
+                    *row = f32x8::from(chunk::<8>(k.as_ref(), c));
+                }
+                *half = f32x8::transpose(rows);
+            }
+        }
+        for i in 0..8 {
+            for ((acc, dims), q) in acc.iter_mut().zip(&dims).zip(&qs) {
+                let qd = f32x8::splat(q.as_ref().get(c * 8 + i).copied().unwrap_or(0.0));
+                for (a, half) in acc.iter_mut().zip(dims) {
+                    *a = qd.mul_add(half[i], *a);
+                }
+            }
+        }
+    }
+    for d in len / 8 * 8..len {
+        for ((acc, keys), q) in acc.iter_mut().zip(&keys).zip(&qs) {
+            let qd = f32x8::splat(q.as_ref().get(d).copied().unwrap_or(0.0));
+            for (a, keys) in acc.iter_mut().zip(keys.as_chunks::<8>().0) {
+                let mut kd = [0.0; 8];
+                for (slot, k) in kd.iter_mut().zip(keys) {
+                    *slot = k.as_ref().get(d).copied().unwrap_or(0.0);
+                }
+                *a = qd.mul_add(f32x8::from(kd), *a);
+            }
+        }
+    }
+    let mut out = [Scores(Lane::ZERO); H];
+    for (out, acc) in out.iter_mut().zip(acc) {
+        let mut scores = [0.0; LANES];
+        for (s, a) in scores.as_chunks_mut::<8>().0.iter_mut().zip(acc) {
+            *s = a.to_array();
+        }
+        *out = Scores(Lane::from(scores) * Lane::splat(scale));
+    }
+    out
+}
+
+/// `N`-value chunk `c` of `row` (zeros past its end, which only a padded
 /// slot of a block reaches).
 #[inline(always)]
-fn chunk(row: &[f32], c: usize) -> [f32; LANES] {
-    row.as_chunks::<LANES>()
-        .0
-        .get(c)
-        .copied()
-        .unwrap_or([0.0; LANES])
+fn chunk<const N: usize>(row: &[f32], c: usize) -> [f32; N] {
+    row.as_chunks::<N>().0.get(c).copied().unwrap_or([0.0; N])
 }
 
 /// The scores `scale · q·k` of one query against a block of keys, one key
@@ -150,9 +210,8 @@ fn chunk(row: &[f32], c: usize) -> [f32; LANES] {
 ///
 /// Every score of the kernel is the same chain: `s = 0`, then
 /// `s = q_d·k_d + s` for `d = 0, 1, …` in order by [`Lane::mul_add`] (fused
-/// where the target has FMA), then `s·scale`. Here lanes run across keys:
-/// each lane-sized chunk of the eight (or sixteen) key rows is transposed
-/// once, so that one `mul_add` advances every key's chain by one dimension.
+/// where the target has FMA), then `s·scale`. Here lanes run across keys
+/// ([`dot_blocks`]).
 /// The tile ([`scores_across_queries`]) runs the same chains with lanes
 /// across queries.
 #[inline(always)]
@@ -162,34 +221,13 @@ pub(crate) fn dot_block<R: ?Sized + AsRef<[f32]>>(
     n: usize,
     scale: f32,
 ) -> Scores {
-    let q = q.as_ref();
     if VECTOR {
-        let mut acc = Lane::ZERO;
-        let (q_lanes, q_tail) = q.as_chunks::<LANES>();
-        for (c, qc) in q_lanes.iter().enumerate() {
-            // A plain loop, not `keys.map`: the closure of an array map is
-            // not always inlined.
-            let mut rows = [Lane::ZERO; LANES];
-            for (row, k) in rows.iter_mut().zip(keys) {
-                *row = Lane::from(chunk(k.as_ref(), c));
-            }
-            let dims = Lane::transpose(rows);
-            for (&qd, kd) in qc.iter().zip(&dims) {
-                acc = Lane::splat(qd).mul_add(*kd, acc);
-            }
-        }
-        let d0 = q_lanes.len() * LANES;
-        for (d, &qd) in q_tail.iter().enumerate() {
-            let mut kd = [0.0; LANES];
-            for (slot, k) in kd.iter_mut().zip(keys) {
-                *slot = k.as_ref().get(d0 + d).copied().unwrap_or(0.0);
-            }
-            acc = Lane::splat(qd).mul_add(Lane::from(kd), acc);
-        }
-        Scores(acc * Lane::splat(scale))
+        let [scores] = dot_blocks([q], [keys], scale);
+        scores
     } else {
         // Scalar lanes: the same chain, one key at a time (`mul_add` of
         // scalar lanes is `q·k + s`, two roundings, as here).
+        let q = q.as_ref();
         let mut scores = [0.0; LANES];
         // `n` keys, a run-time count: the loop stays a loop (unrolled it
         // would be most of the kernel's code on a microcontroller).

@@ -18,6 +18,7 @@
 //! `b` before any takes block `b + 1`, so the cache streams through memory
 //! once, in storage order.
 
+use crate::simd;
 use crate::softmax::Online;
 
 use super::{BLOCK, single};
@@ -151,12 +152,21 @@ impl<const H: usize, const D: usize> Heads<'_, H, D> {
         n: usize,
     ) {
         let group = (H / KVH).max(1);
-        let heads = self.q.chunks(group).zip(self.out.chunks_mut(group));
-        let heads = heads.zip(self.states.chunks_mut(group));
-        for (g, ((qs, outs), states)) in (0..KVH).zip(heads) {
-            let (keys, values) = (rows(keys, g), rows(values, g));
-            for ((q, out), state) in qs.iter().zip(outs).zip(states) {
-                single::take_block(q, out, state, &keys, &values, n, self.scale);
+        // Every head's scores first, their chains side by side.
+        let head_keys: [_; H] =
+            core::array::from_fn(|h| rows(keys, (h / group).min(KVH.saturating_sub(1))));
+        let scores = simd::dot_blocks(self.q.each_ref(), head_keys.each_ref(), self.scale);
+        let heads = self
+            .out
+            .chunks_mut(group)
+            .zip(self.states.chunks_mut(group));
+        let mut scores = scores.iter();
+        for (g, (outs, states)) in (0..KVH).zip(heads) {
+            let values = rows(values, g);
+            for (out, state) in outs.iter_mut().zip(states) {
+                if let Some(&s) = scores.next() {
+                    single::take_scores(out, state, s, &values, n);
+                }
             }
         }
     }

@@ -3,7 +3,7 @@
 //! on targets without SIMD lanes.
 
 use crate::layout::{KvHead, Width};
-use crate::simd::{self, Block};
+use crate::simd::{self, Block, Scores};
 use crate::softmax::{Finish, Online, Rescale};
 
 use super::BLOCK;
@@ -123,7 +123,21 @@ pub(crate) fn take_block<R: ?Sized + AsRef<[f32]> + AsMut<[f32]>>(
     n: usize,
     scale: f32,
 ) {
-    let scores = simd::dot_block(q, keys, n, scale).masked(n);
+    let scores = simd::dot_block(q, keys, n, scale);
+    take_scores(out, state, scores, values, n);
+}
+
+/// Steps 1–4 of the recipe for one query, its block's scores computed
+/// (the first `n` count; the others are masked here).
+#[inline(always)]
+pub(crate) fn take_scores<R: ?Sized + AsRef<[f32]> + AsMut<[f32]>>(
+    out: &mut R,
+    state: &mut Online,
+    scores: Scores,
+    values: &Block<'_, R>,
+    n: usize,
+) {
+    let scores = scores.masked(n);
     match state.enter_block(scores.max()) {
         Rescale::Start => out.as_mut().fill(-0.0),
         Rescale::Keep => {}
