@@ -23,22 +23,23 @@
 //! query that saw no key or only masked ones.
 //!
 //! # Two paths, one result
-//! A tile of up to [`TILE`] queries (two vectors of lanes) that read the same
-//! key/value head goes through [`tiled`]: lanes across queries, so the
+//! A tile of up to [`TILE`] queries (one vector of lanes) that read the
+//! same key/value head goes through [`tiled`]: lanes across queries, so the
 //! scores, the maximum, the rescale factors and the sums are lane-wise, and
 //! the scores of a block come from a register-blocked microkernel (the
-//! tile's two query vectors against several keys at once, each key's value
-//! broadcast) that reads each key once per tile. Blocks that every query of
+//! tile's query vector against every key of the block at once, one
+//! accumulator per key, each key's value broadcast) that reads each key
+//! once per tile. Blocks that every query of
 //! the tile sees in full take no mask, and their value update keeps chunks
 //! of four output rows in registers across the block. Fewer than
 //! [`MIN_TILE`] queries, a single decode query, rows longer than the tile
 //! keeps, and every query on a target without SIMD lanes (where the
 //! one-query path needs a fraction of the stack) go through [`single`]:
-//! lanes across keys, each block of keys transposed once per lane of
-//! dimensions. A cache's decode step (one position's queries, the shape
-//! known at compile time) runs the one-query path's functions through
-//! [`decode`], which takes each block's rows as constant offsets into the
-//! cache's positions.
+//! lanes across keys, each eight keys' rows transposed eight dimensions at
+//! a time. A cache's decode step (one position's queries, the shape known
+//! at compile time) runs the one-query path's functions through [`decode`],
+//! which takes each block's rows as constant offsets into the cache's
+//! positions and computes every head's scores side by side.
 //!
 //! Both paths perform the recipe's operations, value by value, with the same
 //! IEEE operations in the same order, so a query's output (and its

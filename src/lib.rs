@@ -46,13 +46,15 @@
 //! # Memory
 //! No heap, ever. The caller owns `q`, `k`, `v` and `out`. The fused kernel
 //! accumulates straight into the caller's output rows; beyond them it keeps
-//! a fixed working set that does not grow with N: for a full tile of 8
-//! queries (SIMD targets) their running maxima and sums, a block of 8×8
-//! scores and weights and up to 128 of their dimensions transposed (2 KB at
-//! D = 64, 4 KB past it); for a lone query (decode steps, leftovers, every
-//! query on a microcontroller) one block of 8 scores. A cache's decode step
+//! a fixed working set that does not grow with N: for a tile of L queries
+//! (SIMD targets; L = 16 with AVX-512F, 8 elsewhere) their running maxima
+//! and sums, a block of L×L scores and weights, their dimensions transposed
+//! and one block of keys and of values copied side by side (up to 128
+//! dimensions: about 12 KB at D = 64 with 16 lanes; longer rows go through
+//! the one-query path); for a lone query (decode steps, leftovers, every
+//! query on a microcontroller) one block of L scores. A cache's decode step
 //! on a SIMD target keeps each head's running maximum and sum and the
-//! addresses of one block of 8 positions' keys and values. No N×N matrix, no
+//! addresses of one block of L positions' keys and values. No N×N matrix, no
 //! N-length score buffer. The reference stores one `[f32; N]` score row on
 //! the stack (the fixed-size functions) or recomputes scores (the runtime
 //! one).
@@ -243,13 +245,17 @@
 //! ```
 //!
 //! # Lanes and target features
-//! The lanes are `wide::f32x8`. `wide` picks its implementation when it is
-//! compiled, from the target features (no run-time dispatch): a default
-//! x86-64 build runs two SSE2 halves without FMA; build with
-//! `RUSTFLAGS="-C target-cpu=x86-64-v3"` (any AVX2+FMA CPU: Haswell, Zen and
-//! later) or `-C target-cpu=native` for AVX2 + FMA. aarch64 uses NEON,
-//! wasm32 needs `-C target-feature=+simd128`, microcontrollers get plain
-//! arrays.
+//! The lanes are the build's widest ([`LANE_NAME`] names them):
+//! `wide::f32x16` where the build has AVX-512F (`-C target-cpu=x86-64-v4`,
+//! or `native` on such a CPU), `wide::f32x8` elsewhere. `wide` and the
+//! kernel pick them when they are compiled, from the target features (no
+//! run-time dispatch): a default x86-64 build runs two SSE2 halves without
+//! FMA; build with `RUSTFLAGS="-C target-cpu=x86-64-v3"` (any AVX2+FMA CPU:
+//! Haswell, Zen and later) for AVX2 + FMA, `x86-64-v4` or `native` for
+//! AVX-512F. aarch64 uses NEON, wasm32 needs `-C target-feature=+simd128`,
+//! microcontrollers get plain arrays. This repository's own builds (demo,
+//! benches, tests) use the machine's CPU through its `.cargo/config.toml`;
+//! a crate that depends on microattn chooses its own flags.
 //!
 //! The flag has to reach the whole crate graph: a `#[target_feature]`
 //! attribute on a caller does not help, because `wide`'s types are fixed

@@ -187,53 +187,22 @@ fn print_row(out: &mut dyn Write, t: &Timing) -> std::io::Result<()> {
     )
 }
 
-/// Which lanes `wide` compiled `f32x8` to, and how to get others.
+/// The lanes this build of the kernel runs on, and how to get others.
 fn print_lanes(out: &mut dyn Write) -> std::io::Result<()> {
     writeln!(
         out,
         "Each fast output met the accuracy contract (reference::check_contract)\n\
          before it was timed.\n\
          Lanes in this build: {}.\n{}",
-        lanes(),
+        microattn::LANE_NAME,
         hint()
     )
 }
 
-/// How to get wider lanes: `wide` picks them when it is compiled.
+/// How to get other lanes: `wide` and the kernel pick them when they are
+/// compiled.
 fn hint() -> &'static str {
-    let x86 = cfg!(any(target_arch = "x86", target_arch = "x86_64"));
-    if x86 && !cfg!(all(target_feature = "avx2", target_feature = "fma")) {
-        "wide picks its lanes at compile time: RUSTFLAGS=\"-C target-cpu=native\"\n\
-         enables AVX2/FMA lanes where the CPU has them (give such builds their own\n\
-         CARGO_TARGET_DIR)."
-    } else {
-        "wide picks its lanes at compile time (RUSTFLAGS=\"-C target-cpu=native\" gives the\n\
-         widest this CPU has)."
-    }
-}
-
-/// `wide::f32x8` as this build compiled it (the features are fixed at
-/// compile time; there is no run-time dispatch).
-fn lanes() -> &'static str {
-    if cfg!(all(target_feature = "avx", target_feature = "fma")) {
-        if cfg!(target_feature = "avx2") {
-            "f32x8 on AVX2 + FMA (one 256-bit register, fused mul-add)"
-        } else {
-            "f32x8 on AVX + FMA (one 256-bit register, fused mul-add)"
-        }
-    } else if cfg!(target_feature = "avx") {
-        "f32x8 on AVX (one 256-bit register), no FMA"
-    } else if cfg!(target_feature = "sse2") {
-        if cfg!(target_feature = "fma") {
-            "f32x8 as two SSE2 halves, with FMA"
-        } else {
-            "f32x8 as two SSE2 halves, no FMA (x86-64 baseline)"
-        }
-    } else if cfg!(all(target_arch = "aarch64", target_feature = "neon")) {
-        "f32x8 as two NEON halves, fused multiply-add"
-    } else if cfg!(target_feature = "simd128") {
-        "f32x8 as two wasm simd128 halves"
-    } else {
-        "f32x8 as plain arrays (no SIMD target feature)"
-    }
+    "The lanes are fixed at compile time: this repository's .cargo/config.toml builds\n\
+     for this CPU (-C target-cpu=native); RUSTFLAGS=\"-C target-cpu=x86-64\" gives the\n\
+     baseline SSE2 build (give it its own CARGO_TARGET_DIR)."
 }

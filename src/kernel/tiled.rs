@@ -66,30 +66,40 @@ fn attend_kept<W: Width, const KEPT: usize>(
     let queries = QueryTile::<KEPT>::new(&rows);
     let mut m = Lanes::splat(f32::NEG_INFINITY);
     let mut l = Lanes::splat(0.0);
-    // Each block's key and value rows, copied side by side: rows of one
-    // head sit `kv_heads` rows apart, and at a stride of a few KB the
-    // block's rows would share a handful of L1 sets.
+    // A block's key rows, copied side by side where they are not already:
+    // rows of one head sit `kv_heads` rows apart, and the score microkernel
+    // takes rows of a constant length at constant offsets. (Value rows are
+    // read where they are: the value update takes any rows.)
     let mut packed_keys = [[0.0; KEPT]; BLOCK];
-    let mut packed_values = [[0.0; KEPT]; BLOCK];
     let d = queries.len();
     let mut start = 0;
     while start < last {
-        // Rows filled in place rather than by `KvHead::block` (which suits
-        // the one-query path).
-        let Some((k0, v0)) = kv.at(start) else { break };
-        // Slots past the last key any query sees repeat the first row; the
-        // mask keeps them out.
-        let mut keys = [k0; BLOCK];
-        let mut values = [v0; BLOCK];
-        let slots = keys.iter_mut().zip(values.iter_mut()).enumerate();
-        for (j, (slot_k, slot_v)) in slots.take(last - start).skip(1) {
-            if let Some((k, v)) = kv.at(start + j) {
-                (*slot_k, *slot_v) = (k, v);
+        // A whole block of one head's contiguous rows, each `KEPT` long (a
+        // single key/value head, `D = KEPT`), is read where it is; other
+        // key rows are copied side by side first.
+        let (keys, values) = match kv.rows_in_place::<KEPT, BLOCK>(start) {
+            Some((keys, values)) => (keys, simd::row_refs(values, d)),
+            None => {
+                let Some((k0, v0)) = kv.at(start) else { break };
+                // Slots past the last key any query sees repeat the first
+                // row; the mask keeps them out.
+                let mut keys = [k0; BLOCK];
+                let mut values = [v0; BLOCK];
+                let slots = keys.iter_mut().zip(values.iter_mut()).enumerate();
+                for (j, (slot_k, slot_v)) in slots.take(last - start).skip(1) {
+                    if let Some((k, v)) = kv.at(start + j) {
+                        (*slot_k, *slot_v) = (k, v);
+                    }
+                }
+                simd::pack(&mut packed_keys, &keys);
+                let mut rows: [&[f32]; BLOCK] = [&[]; BLOCK];
+                for (r, &v) in rows.iter_mut().zip(&values) {
+                    *r = v.as_ref();
+                }
+                (&packed_keys, rows)
             }
-        }
-        simd::pack(&mut packed_keys, &keys, d);
-        let values = simd::pack(&mut packed_values, &values, d);
-        let mut scores = simd::scores_across_queries(&queries, &packed_keys, scale);
+        };
+        let mut scores = simd::scores_across_queries(&queries, keys, scale);
         // A `-inf` score of the data's own is a mask that the causal one
         // does not describe: such a block goes key by key below.
         let data_masks = scores.iter().any(|s| s.is_neg_inf().any());

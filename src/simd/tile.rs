@@ -1,6 +1,6 @@
 //! Lanes across queries: the register-blocked path of the kernel.
 //!
-//! A full tile is [`TILE`] queries, two vectors of lanes; lane `t` of a
+//! A full tile is [`TILE`] queries, one vector of lanes; lane `t` of a
 //! [`Lanes`] value belongs to query `t`. Scores of the tile against a block
 //! of keys are one such value per key, so the running maximum, the rescale
 //! factors, the weights and the running sums of the whole tile are plain
@@ -15,12 +15,12 @@ use super::{LANES, Lane, axpy_lanes, axpy_tail, chunk, exp};
 /// Vectors of lanes per tile.
 const VECTORS: usize = 1;
 
-/// Queries per tile: two vectors of lanes.
+/// Queries per tile: one vector of lanes.
 pub(crate) const TILE: usize = VECTORS * LANES;
 
-/// Keys whose scores the microkernel keeps in registers at once: with the
-/// tile's two query vectors, 16 accumulators where the build has 32 vector
-/// registers (AVX-512), 8 where it has 16.
+/// Keys whose scores the microkernel keeps in registers at once: a whole
+/// block, one accumulator per key (16 of the 32 vector registers with
+/// AVX-512, 8 of 16 with AVX2).
 const KEYS_AT_ONCE: usize = if LANES == 16 { 16 } else { 8 };
 
 /// One value per query of a full tile.
@@ -225,13 +225,12 @@ impl<const KEPT: usize> QueryTile<KEPT> {
 }
 
 /// Each row of `rows` (at most `KEPT` values) copied into `buffer`, one
-/// row each; returns the first `d` values of each copy.
+/// row each.
 #[inline(always)]
-pub(crate) fn pack<'b, R: ?Sized + AsRef<[f32]>, const KEPT: usize, const B: usize>(
-    buffer: &'b mut [[f32; KEPT]; B],
+pub(crate) fn pack<R: ?Sized + AsRef<[f32]>, const KEPT: usize, const B: usize>(
+    buffer: &mut [[f32; KEPT]; B],
     rows: &[&R; B],
-    d: usize,
-) -> [&'b [f32]; B] {
+) {
     for (dst, row) in buffer.iter_mut().zip(rows) {
         let row = row.as_ref();
         let (row_lanes, row_tail) = row.as_chunks::<LANES>();
@@ -245,8 +244,16 @@ pub(crate) fn pack<'b, R: ?Sized + AsRef<[f32]>, const KEPT: usize, const B: usi
             *a = *b;
         }
     }
+}
+
+/// The first `d` values of each row of `rows`.
+#[inline(always)]
+pub(crate) fn row_refs<const KEPT: usize, const B: usize>(
+    rows: &[[f32; KEPT]; B],
+    d: usize,
+) -> [&[f32]; B] {
     let mut out: [&[f32]; B] = [&[]; B];
-    for (o, row) in out.iter_mut().zip(buffer.iter()) {
+    for (o, row) in out.iter_mut().zip(rows) {
         *o = row.get(..d).unwrap_or(row);
     }
     out
@@ -255,12 +262,12 @@ pub(crate) fn pack<'b, R: ?Sized + AsRef<[f32]>, const KEPT: usize, const B: usi
 /// The scores `scale · q_t·k_j` of a tile of queries against a block of
 /// keys: entry `j`, lane `t` is query `t` against key `j`.
 ///
-/// Each is the kernel's chain (see `dot_block`): `s = 0`, then `s = q_d·k_d
-/// + s` by `mul_add` for `d` in order, then `s·scale`. Lanes run across
-/// queries: for each dimension, the two query vectors of the tile are
-/// loaded once and multiplied by [`KEYS_AT_ONCE`] keys' values broadcast,
-/// into as many independent accumulators (register blocking: the loads per
-/// `mul_add` stay well under one, and the chains hide the latency).
+/// Each is the kernel's chain (see `dot_block`): `s = 0`, then
+/// `s = q_d·k_d + s` by `mul_add` for `d` in order, then `s·scale`. Lanes run across
+/// queries: for each dimension, the tile's query vector is loaded once and
+/// multiplied by [`KEYS_AT_ONCE`] keys' values broadcast (an operand of the
+/// fused multiply-add itself with AVX-512), into as many independent
+/// accumulators (register blocking: the chains hide the latency).
 #[inline(always)]
 pub(crate) fn scores_across_queries<const KEPT: usize, const B: usize>(
     tile: &QueryTile<KEPT>,
