@@ -358,9 +358,6 @@ pub(crate) struct KvHead<'a, W> {
     start: usize,
 }
 
-/// `B` rows of `N` values, side by side.
-pub(crate) type RowBlock<const N: usize, const B: usize> = [[f32; N]; B];
-
 /// The key rows and the value rows of one block of positions (see
 /// [`KvHead::block`]).
 pub(crate) type BlockRows<'a, R> = (Block<'a, R>, Block<'a, R>);
@@ -431,29 +428,6 @@ impl<'a, W: Width> KvHead<'a, W> {
             }
         }
         Some((keys, values))
-    }
-
-    /// The key rows and the value rows of the `B` logical positions from
-    /// `start`, where they lie side by side in the buffers as they are: a
-    /// single key/value head, rows of exactly `N` values, and positions
-    /// that neither pass the end nor wrap around the ring. `None`
-    /// otherwise.
-    #[inline(always)]
-    pub(crate) fn rows_in_place<const N: usize, const B: usize>(
-        &self,
-        start: usize,
-    ) -> Option<(&'a RowBlock<N, B>, &'a RowBlock<N, B>)> {
-        if self.stride != 1 || self.width.get().get() != N || start.checked_add(B)? > self.len {
-            return None;
-        }
-        let first = self.stored(start);
-        if first + B > self.len {
-            return None;
-        }
-        let block = |flat: &'a [f32]| -> Option<&'a RowBlock<N, B>> {
-            flat.as_chunks::<N>().0.get(first..)?.first_chunk::<B>()
-        };
-        Some((block(self.k)?, block(self.v)?))
     }
 
     /// The key rows and the value rows at positions `0..visible`, in order

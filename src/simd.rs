@@ -26,7 +26,7 @@ use wide::{f32x16 as Lane, i32x16 as IntLane};
 mod exp;
 mod tile;
 
-pub(crate) use tile::{Lanes, QueryTile, TILE, pack, pv_block, row_refs, scores_across_queries};
+pub(crate) use tile::{Lanes, QueryTile, TILE, pack, pv_block, scores_across_queries};
 
 /// Number of `f32` values in one [`Lane`].
 pub(crate) const LANES: usize = if cfg!(target_feature = "avx512f") {

@@ -66,40 +66,46 @@ fn attend_kept<W: Width, const KEPT: usize>(
     let queries = QueryTile::<KEPT>::new(&rows);
     let mut m = Lanes::splat(f32::NEG_INFINITY);
     let mut l = Lanes::splat(0.0);
-    // A block's key rows, copied side by side where they are not already:
-    // rows of one head sit `kv_heads` rows apart, and the score microkernel
-    // takes rows of a constant length at constant offsets. (Value rows are
-    // read where they are: the value update takes any rows.)
+    // The score microkernel takes key rows of a constant length (`KEPT`);
+    // shorter rows are copied into these first. (Value rows are read where
+    // they are: the value update takes rows of any length.)
     let mut packed_keys = [[0.0; KEPT]; BLOCK];
+    let zeros = [0.0; KEPT];
     let d = queries.len();
     let mut start = 0;
     while start < last {
-        // A whole block of one head's contiguous rows, each `KEPT` long (a
-        // single key/value head, `D = KEPT`), is read where it is; other
-        // key rows are copied side by side first.
-        let (keys, values) = match kv.rows_in_place::<KEPT, BLOCK>(start) {
-            Some((keys, values)) => (keys, simd::row_refs(values, d)),
-            None => {
-                let Some((k0, v0)) = kv.at(start) else { break };
-                // Slots past the last key any query sees repeat the first
-                // row; the mask keeps them out.
-                let mut keys = [k0; BLOCK];
-                let mut values = [v0; BLOCK];
-                let slots = keys.iter_mut().zip(values.iter_mut()).enumerate();
-                for (j, (slot_k, slot_v)) in slots.take(last - start).skip(1) {
-                    if let Some((k, v)) = kv.at(start + j) {
-                        (*slot_k, *slot_v) = (k, v);
-                    }
-                }
-                simd::pack(&mut packed_keys, &keys);
-                let mut rows: [&[f32]; BLOCK] = [&[]; BLOCK];
-                for (r, &v) in rows.iter_mut().zip(&values) {
-                    *r = v.as_ref();
-                }
-                (&packed_keys, rows)
+        let Some((k0, v0)) = kv.at(start) else { break };
+        // Slots past the last key any query sees repeat the first row; the
+        // mask keeps them out.
+        let mut keys = [k0; BLOCK];
+        let mut values = [v0; BLOCK];
+        let slots = keys.iter_mut().zip(values.iter_mut()).enumerate();
+        for (j, (slot_k, slot_v)) in slots.take(last - start).skip(1) {
+            if let Some((k, v)) = kv.at(start + j) {
+                (*slot_k, *slot_v) = (k, v);
             }
-        };
-        let mut scores = simd::scores_across_queries(&queries, keys, scale);
+        }
+        let mut value_rows: [&[f32]; BLOCK] = [&[]; BLOCK];
+        for (r, &v) in value_rows.iter_mut().zip(&values) {
+            *r = v.as_ref();
+        }
+        let values = value_rows;
+        // Key rows of exactly `KEPT` values are read where they are; shorter
+        // ones are copied into rows of that length first.
+        let mut in_place: [Option<&[f32; KEPT]>; BLOCK] = [None; BLOCK];
+        for (r, &k) in in_place.iter_mut().zip(&keys) {
+            *r = k.as_ref().first_chunk::<KEPT>().filter(|_| d == KEPT);
+        }
+        let mut key_rows: [&[f32; KEPT]; BLOCK] = [&zeros; BLOCK];
+        if in_place.iter().all(Option::is_some) {
+            for (r, k) in key_rows.iter_mut().zip(in_place) {
+                *r = k.unwrap_or(&zeros);
+            }
+        } else {
+            simd::pack(&mut packed_keys, &keys);
+            key_rows = packed_keys.each_ref();
+        }
+        let mut scores = simd::scores_across_queries(&queries, &key_rows, scale);
         // A `-inf` score of the data's own is a mask that the causal one
         // does not describe: such a block goes key by key below.
         let data_masks = scores.iter().any(|s| s.is_neg_inf().any());

@@ -246,19 +246,6 @@ pub(crate) fn pack<R: ?Sized + AsRef<[f32]>, const KEPT: usize, const B: usize>(
     }
 }
 
-/// The first `d` values of each row of `rows`.
-#[inline(always)]
-pub(crate) fn row_refs<const KEPT: usize, const B: usize>(
-    rows: &[[f32; KEPT]; B],
-    d: usize,
-) -> [&[f32]; B] {
-    let mut out: [&[f32]; B] = [&[]; B];
-    for (o, row) in out.iter_mut().zip(rows) {
-        *o = row.get(..d).unwrap_or(row);
-    }
-    out
-}
-
 /// The scores `scale · q_t·k_j` of a tile of queries against a block of
 /// keys: entry `j`, lane `t` is query `t` against key `j`.
 ///
@@ -271,7 +258,7 @@ pub(crate) fn row_refs<const KEPT: usize, const B: usize>(
 #[inline(always)]
 pub(crate) fn scores_across_queries<const KEPT: usize, const B: usize>(
     tile: &QueryTile<KEPT>,
-    keys: &[[f32; KEPT]; B],
+    keys: &[&[f32; KEPT]; B],
     scale: f32,
 ) -> [Lanes; B] {
     let mut scores = [Lanes::splat(0.0); B];
@@ -292,13 +279,13 @@ pub(crate) fn scores_across_queries<const KEPT: usize, const B: usize>(
 }
 
 /// The score chains of a tile's query vectors (`qs[d]`: dimension `d` of
-/// every query, at most `KEPT` of them) against [`KEYS_AT_ONCE`] packed key
-/// rows: the accumulators, before the scale. Out of line, so that its
+/// every query, at most `KEPT` of them) against [`KEYS_AT_ONCE`] key rows:
+/// the accumulators, before the scale. Out of line, so that its
 /// accumulators stay in registers whatever the caller inlines around it.
 #[inline(never)]
 fn score_chains<const KEPT: usize>(
     qs: &[[Lane; VECTORS]],
-    keys: &[[f32; KEPT]; KEYS_AT_ONCE],
+    keys: &[&[f32; KEPT]; KEYS_AT_ONCE],
 ) -> [[Lane; VECTORS]; KEYS_AT_ONCE] {
     let mut acc = [[Lane::ZERO; VECTORS]; KEYS_AT_ONCE];
     // `d < KEPT`, the rows' constant length: no bounds check below.
