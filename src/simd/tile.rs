@@ -18,6 +18,11 @@ const VECTORS: usize = 1;
 /// Queries per tile: one vector of lanes.
 pub(crate) const TILE: usize = VECTORS * LANES;
 
+/// Lanes of each of four rows that the value update keeps in registers:
+/// 16 accumulators where the build has 32 vector registers (AVX-512), 8
+/// where it has 16 (AVX2; 16 would spill).
+const ROW_LANES: usize = if LANES == 16 { 4 } else { 2 };
+
 /// Keys whose scores the microkernel keeps in registers at once: a whole
 /// block, one accumulator per key (16 of the 32 vector registers with
 /// AVX-512, 8 of 16 with AVX2).
@@ -304,7 +309,7 @@ fn score_chains<const KEPT: usize>(
 /// present queries (`outs[t]` is query `t`'s row, `seen` never decreases
 /// with `t`): for each value `i`, the terms are added in order of `j` by the
 /// same operation as the one-query path's `axpy` (fused on whole lanes,
-/// [`axpy_tail`] past them). Chunks of four queries' rows, up to four lanes
+/// [`axpy_tail`] past them). Chunks of four queries' rows, up to [`ROW_LANES`] lanes
 /// of each, stay in registers across the keys all four see, so each loaded
 /// lane of values serves four queries; the few keys past those (on the
 /// diagonal) go query by query.
@@ -347,8 +352,8 @@ pub(crate) fn pv_block<R: ?Sized + AsMut<[f32]>, V: ?Sized + AsRef<[f32]>, const
 }
 
 /// [`pv_block`] on the whole lanes of `Q` rows (those of tile lanes
-/// `4g + lane..4g + lane + Q`) and the block's first `n` keys, four lanes
-/// of each row at a time.
+/// `4g + lane..4g + lane + Q`) and the block's first `n` keys,
+/// [`ROW_LANES`] lanes of each row at a time.
 #[inline(always)]
 fn pv_rows<R: ?Sized + AsMut<[f32]>, V: ?Sized + AsRef<[f32]>, const B: usize, const Q: usize>(
     rows: &mut [&mut R; Q],
@@ -363,11 +368,11 @@ fn pv_rows<R: ?Sized + AsMut<[f32]>, V: ?Sized + AsRef<[f32]>, const B: usize, c
         return;
     }
     let mut c = 0;
-    while c + 4 <= whole {
-        pv_micro::<R, V, B, Q, 4>(rows, g, lane, c, n, weights, values);
-        c += 4;
+    while c + ROW_LANES <= whole {
+        pv_micro::<R, V, B, Q, ROW_LANES>(rows, g, lane, c, n, weights, values);
+        c += ROW_LANES;
     }
-    if c + 2 <= whole {
+    if ROW_LANES > 2 && c + 2 <= whole {
         pv_micro::<R, V, B, Q, 2>(rows, g, lane, c, n, weights, values);
         c += 2;
     }
@@ -415,10 +420,19 @@ fn pv_micro<
         else {
             continue;
         };
-        let v = v.as_ref();
+        // The row's lanes `c..c + C`, cut once (one check per key, not
+        // one per lane).
+        let (lanes, _) = v
+            .as_ref()
+            .get(c * LANES..)
+            .unwrap_or_default()
+            .as_chunks::<LANES>();
+        let Some(lanes) = lanes.first_chunk::<C>() else {
+            continue;
+        };
         let mut vs = [Lane::ZERO; C];
-        for (i, vi) in vs.iter_mut().enumerate() {
-            *vi = Lane::from(chunk(v, c + i));
+        for (vi, lane) in vs.iter_mut().zip(lanes) {
+            *vi = Lane::from(*lane);
         }
         for (a, &wt) in acc.iter_mut().zip(w) {
             let wt = Lane::splat(wt);
