@@ -20,7 +20,7 @@
 
 mod common;
 
-use common::{bits, prop, runner, same_bits};
+use common::{bits, ordinary, prop, runner, same_bits, score_error_bound};
 use microattn::reference::{self, check_contract, check_error_bound};
 use microattn::strategies::{Fill, fixed_case_with};
 use microattn::{Error, KvCache, Shape, causal_attention_dyn};
@@ -195,8 +195,7 @@ fn promises<const H: usize, const KVH: usize, const D: usize>(
     reference::causal_attention_f64(&shape, &q, &k, &v, &mut ref64).map_err(|e| e.to_string())?;
     reference::error_bound(&shape, &q, &k, &v, &mut bound).map_err(|e| e.to_string())?;
     check_error_bound(&whole.out, &ref64, &bound).map_err(|e| what(&e.to_string()))?;
-    let ordinary = q.iter().chain(&k).chain(&v).all(|x| x.abs() <= 4.0);
-    if ordinary {
+    if ordinary(&[&q, &k, &v]) {
         check_contract(&whole.out, &naive, &ref64).map_err(|e| what(&e.to_string()))?;
     }
 
@@ -224,18 +223,9 @@ fn lse_close<const H: usize, const KVH: usize, const D: usize>(
             let m = scores.iter().copied().fold(f64::NEG_INFINITY, f64::max);
             let want = m + scores.iter().map(|x| (x - m).exp()).sum::<f64>().ln();
             let got = f64::from(lse[t * H + h]);
-            let u = f64::from(f32::EPSILON) / 2.0;
-            let gamma = (D as f64 + 2.0) * u / (1.0 - (D as f64 + 2.0) * u);
             let score_err = s.k[..=t]
                 .iter()
-                .map(|kt| {
-                    let dot: f64 = qh
-                        .iter()
-                        .zip(&kt[g])
-                        .map(|(&a, &b)| (f64::from(a) * f64::from(b)).abs())
-                        .sum();
-                    gamma * f64::from(scale) * dot
-                })
+                .map(|kt| score_error_bound(qh, &kt[g], scale))
                 .fold(0.0, f64::max);
             let tol = 8.0 * f64::from(f32::EPSILON) * (want.abs() + 1.0) + score_err;
             if (got - want).abs() > tol {

@@ -26,7 +26,7 @@ mod common;
 use common::{
     FAST, HeadChange, NAIVE, biased, causality, deterministic_and_write_only, first_row_is_v0,
     fixed_kernels, fixed_softmax, head_independence, head_mixing, jittery, lazy, leaky,
-    one_query_at_a_time, prop, runner, same_as, same_bits,
+    one_query_at_a_time, prop, runner, same_as, same_bits, score_error_bound,
 };
 use microattn::Shape;
 use microattn::strategies::{
@@ -310,17 +310,10 @@ fn scores_agree_in_both_paths<const D: usize>(seed: &mut u64) -> usize {
                 .zip(&k[0])
                 .map(|(&a, &b)| f64::from(a) * f64::from(b))
                 .sum();
-            let magnitude: f64 = qh
-                .iter()
-                .zip(&k[0])
-                .map(|(&a, &b)| (f64::from(a) * f64::from(b)).abs())
-                .sum();
-            let u = f64::from(f32::EPSILON) / 2.0;
-            let gamma = (D as f64 + 2.0) * u / (1.0 - (D as f64 + 2.0) * u);
             let s = f64::from(scale);
             let err = (f64::from(step_lse[h]) - s * exact).abs();
             assert!(
-                err <= gamma * s * magnitude,
+                err <= score_error_bound(qh, &k[0], scale),
                 "D = {D}, head {h}: error {err}"
             );
             let textbook = microattn::reference::score(qh, &k[0], scale);

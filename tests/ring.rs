@@ -15,7 +15,7 @@
 
 mod common;
 
-use common::{prop, runner, same_bits};
+use common::{ordinary, prop, runner, same_bits};
 use microattn::reference::{self, check_contract, check_error_bound};
 use microattn::strategies::{Fill, fixed_case_with};
 use microattn::{KvCache, RingKvCache, Shape};
@@ -153,13 +153,7 @@ fn window_promises<const W: usize, const H: usize, const KVH: usize, const D: us
         bound.extend(b);
     }
     check_error_bound(&stepped, &ref64, &bound).map_err(|e| what(&e.to_string()))?;
-    let ordinary = case
-        .q
-        .iter()
-        .chain(&case.k)
-        .chain(&case.v)
-        .all(|x| x.abs() <= 4.0);
-    if ordinary {
+    if ordinary(&[&case.q, &case.k, &case.v]) {
         check_contract(&stepped, &naive, &ref64).map_err(|e| what(&e.to_string()))?;
     }
     Ok(())

@@ -48,7 +48,7 @@ pub fn contract(fast: Kernel, naive: Kernel, case: &Case) -> Verdict {
         check_error_bound(&out, &ref64, &error_bound(case))
             .map_err(|v| format!("a-priori bound: {v} for {:?}", case.shape))?;
     }
-    if !ordinary(case) {
+    if !ordinary(&[&case.q, &case.k, &case.v]) {
         return Ok(());
     }
     check_contract_with_mass(&out, &naive32, &ref64, &mass(case))
@@ -59,11 +59,28 @@ pub fn contract(fast: Kernel, naive: Kernel, case: &Case) -> Verdict {
 /// check applies.
 pub const ORDINARY: f32 = 4.0;
 
-/// Whether every entry of `case` is within `±ORDINARY` (NaN and infinities
-/// are not).
-fn ordinary(case: &Case) -> bool {
-    let within = |x: &f32| x.abs() <= ORDINARY;
-    case.q.iter().chain(&case.k).chain(&case.v).all(within)
+/// Whether every entry of `parts` (an input's `q`, `k` and `v`) is within
+/// `±ORDINARY` (NaN and infinities are not).
+pub fn ordinary(parts: &[&[f32]]) -> bool {
+    parts
+        .iter()
+        .flat_map(|p| p.iter())
+        .all(|x| x.abs() <= ORDINARY)
+}
+
+/// The most a score `scale·q·k` summed in any order (with or without fused
+/// multiply-adds) may differ from the exact one: `γ_{D+2}·scale·Σ_d |q_d·k_d|`,
+/// the score term of the a-priori bound ([`reference::error_bound`]).
+pub fn score_error_bound(q: &[f32], k: &[f32], scale: f32) -> f64 {
+    let u = f64::from(f32::EPSILON) / 2.0;
+    let h = q.len() as f64 + 2.0;
+    let gamma = h * u / (1.0 - h * u);
+    let magnitude: f64 = q
+        .iter()
+        .zip(k)
+        .map(|(&a, &b)| (f64::from(a) * f64::from(b)).abs())
+        .sum();
+    gamma * f64::from(scale) * magnitude
 }
 
 /// The a-priori error bound ([`reference::error_bound`]) on `case`.
