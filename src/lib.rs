@@ -49,9 +49,9 @@
 //! a fixed working set that does not grow with N: for a tile of L queries
 //! (SIMD targets; L = 16 with AVX-512F, 8 elsewhere) their running maxima
 //! and sums, a block of L×L scores and weights, their dimensions transposed
-//! and one block of keys and of values copied side by side (up to 128
-//! dimensions: about 12 KB at D = 64 with 16 lanes; longer rows go through
-//! the one-query path); for a lone query (decode steps, leftovers, every
+//! and a block of key rows padded to the kept length (up to 128
+//! dimensions: about 12 KB of buffers at D = 64 with 16 lanes, counted from
+//! their sizes; longer rows go through the one-query path); for a lone query (decode steps, leftovers, every
 //! query on a microcontroller) one block of L scores. A cache's decode step
 //! on a SIMD target keeps each head's running maximum and sum and the
 //! addresses of one block of L positions' keys and values. No N×N matrix, no
