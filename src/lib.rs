@@ -80,9 +80,9 @@
 //!   its value row is never read, wherever it sits in the row; a row with no
 //!   other key sees nothing and is exactly 0. The reference states this rule
 //!   in code and every path of the kernel follows it.
-//! - **Scores.** The reference sums each score `scale · Σ_d q_d·k_d` in
-//!   the order [`reference::score`] states (eight partial sums, then a
-//!   fixed tree, no fused multiply-add). The fused kernel sums it as one
+//! - **Scores.** The reference sums each score `scale · Σ_d q_d·k_d` as
+//!   the textbook does ([`reference::score`]: left to right, each product
+//!   and sum rounded on its own). The fused kernel sums it as one
 //!   chain, `s = q_d·k_d + s` for `d = 0, 1, …` by the lanes' `mul_add`
 //!   (fused where the build has FMA), then `s·scale`, whether its lanes run
 //!   across keys (one query) or across queries (a tile): every path of one

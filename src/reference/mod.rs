@@ -5,8 +5,8 @@
 //! for each query, the full row of scores `sⱼ = scale · Σ_d q_d·kⱼ_d` over
 //! the visible keys `j ≤ i`, the row maximum `m`, `eⱼ = exp(sⱼ − m)`, the
 //! normaliser `z = Σⱼ eⱼ`, and `out = Σⱼ (eⱼ / z) · vⱼ` — every sum a plain
-//! left-to-right loop (the dot products in the eight partial sums that
-//! [`score`] states), no lanes, no fused multiply-add, no blocking.
+//! left-to-right loop (the dot products too: see [`score`]), no lanes, no
+//! fused multiply-add, no blocking.
 //! Obviously correct beats fast here; tests, benches and the host example
 //! compare the fast kernels with these.
 //!
@@ -81,39 +81,21 @@ impl Real for f64 {
     }
 }
 
-/// Number of partial sums in a dot product (see [`score`]).
-const PARTIALS: usize = 8;
-
-/// `Σ_d q_d·k_d` in `T`, in the crate's summation order (see [`score`]).
+/// `Σ_d q_d·k_d` in `T`, left to right from `0` (see [`score`]).
 fn dot<T: Real>(q: &[f32], k: &[f32]) -> T {
-    let mut p = [T::ZERO; PARTIALS];
-    for (c, (qc, kc)) in q.chunks(PARTIALS).zip(k.chunks(PARTIALS)).enumerate() {
-        for (r, p) in p.iter_mut().enumerate() {
-            // Past the end of a row, both are 0 (the padding).
-            let a = qc.get(r).map_or(T::ZERO, |&a| T::from_f32(a));
-            let b = kc.get(r).map_or(T::ZERO, |&b| T::from_f32(b));
-            *p = if c == 0 { a * b } else { *p + a * b };
-        }
-    }
-    let [p0, p1, p2, p3, p4, p5, p6, p7] = p;
-    ((p0 + p1) + (p2 + p3)) + ((p4 + p5) + (p6 + p7))
+    q.iter()
+        .zip(k)
+        .fold(T::ZERO, |s, (&a, &b)| s + T::from_f32(a) * T::from_f32(b))
 }
 
 /// The score `scale · q·k` of a query row against a key row, as every
-/// reference kernel computes it, bit for bit (the fused kernel sums in its
-/// own order, within the a-priori bound: see the crate docs).
+/// reference kernel computes it, bit for bit (the fast kernel runs the same
+/// chain with fused multiply-adds where the build has them, within the
+/// a-priori bound: see the crate docs).
 ///
-/// The rows are padded with zeros to a multiple of 8 dimensions. The
-/// products `q_d·k_d` are summed in eight partial sums: partial `r` is
-/// `q_r·k_r + q_{r+8}·k_{r+8} + …`, left to right from its first product;
-/// then `((p₀ + p₁) + (p₂ + p₃)) + ((p₄ + p₅) + (p₆ + p₇))`; then the
-/// product with `scale`. Every product and sum is rounded on its own (no
-/// fused multiply-add). Rows of different lengths use the shorter one.
-///
-/// This order's rounding error grows with `D/8 + 3` rather than `D`.
-/// (Starting from the first product rather than from `0.0` can give a
-/// score of `-0.0` where a textbook sum gives `+0.0`; the two weigh the
-/// same, so no output or log-sum-exp can tell.)
+/// The textbook's order: `s = 0`, then `s = s + q_d·k_d` for
+/// `d = 0, 1, …`, then `s·scale`, every product and sum rounded on its own
+/// (no fused multiply-add). Rows of different lengths use the shorter one.
 ///
 /// ```
 /// use microattn::reference::score;
