@@ -11,8 +11,10 @@
 //!    returns (`Ok` or the same `Error`); on `Err`, `out` is untouched.
 //! 2. **NaN policy**, for every query row (q row `i` of head `h`, reading
 //!    key/value head `g`, keys `0..visible`), with raw bits. Its scores are
-//!    `reference::score`'s bits (the kernel's); a key whose score is `-inf`
-//!    is masked (weight 0, value never read), the others are weighed:
+//!    the kernel's bits, computed here as the crate docs state them (one
+//!    chain `s = q_d·k_d + s`, fused where this build fuses, then
+//!    `s·scale`); a key whose score is `-inf` is masked (weight 0, value
+//!    never read), the others are weighed:
 //!    - a NaN in its q row or in one of its visible k rows makes every value
 //!      of the row NaN;
 //!    - otherwise, with no weighed key, the row is exactly `+0.0`;
@@ -35,7 +37,9 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use microattn::{Error, Shape, causal_attention_dyn, causal_attention_padded, reference};
+use std::sync::OnceLock;
+
+use microattn::{Error, KvCache, Shape, causal_attention_dyn, causal_attention_padded, reference};
 
 /// Reads the input a piece at a time; past its end, zeros.
 struct Bytes<'a>(&'a [u8]);
@@ -275,8 +279,9 @@ fn nan_policy(shape: &Shape, q: &[f32], k: &[f32], v: &[f32], out: &[f32]) {
                 assert!(o.iter().all(|x| x.is_nan()), "NaN in q/k but not all NaN: {where_}");
                 continue;
             }
+            let fused = fuses();
             let scores: Vec<f32> =
-                keys.iter().map(|kr| reference::score(qr, kr, shape.scale)).collect();
+                keys.iter().map(|kr| kernel_score(qr, kr, shape.scale, fused)).collect();
             let weighed: Vec<usize> =
                 (0..visible).filter(|&j| scores[j] != f32::NEG_INFINITY).collect();
             if weighed.is_empty() {
@@ -306,4 +311,35 @@ fn nan_policy(shape: &Shape, q: &[f32], k: &[f32], v: &[f32], out: &[f32]) {
             }
         }
     }
+}
+
+/// A score as the kernel computes it (crate docs, "Scores"): from `0`,
+/// `s = q_d·k_d + s` for each dimension in order, fused or not as the build
+/// fuses, then `s·scale`. Where a score overflows depends on that
+/// arithmetic, so the NaN policy is checked against these bits.
+fn kernel_score(q: &[f32], k: &[f32], scale: f32, fused: bool) -> f32 {
+    let dot = q
+        .iter()
+        .zip(k)
+        .fold(0.0f32, |s, (&a, &b)| if fused { a.mul_add(b, s) } else { a * b + s });
+    dot * scale
+}
+
+/// Whether this build's kernel fuses its score chain, seen once through the
+/// kernel: one key, scale 1, `q = [1, 1 + 2⁻¹²]`, `k = [−(1 + 2⁻¹¹),
+/// 1 + 2⁻¹²]`. The second step adds `(1 + 2⁻¹²)² = 1 + 2⁻¹¹ + 2⁻²⁴`: fused,
+/// the score is `2⁻²⁴`; unfused, the product rounds first and the score is
+/// 0. The log-sum-exp of one key is its score.
+fn fuses() -> bool {
+    static FUSES: OnceLock<bool> = OnceLock::new();
+    *FUSES.get_or_init(|| {
+        let a = 1.0 + 2f32.powi(-12);
+        let (q, k, v) = ([[[1.0f32, a]]], [[[-(1.0 + 2f32.powi(-11)), a]]], [[[0.0f32; 2]]]);
+        let (mut out, mut lse) = ([[[0.0f32; 2]]], [[0.0f32; 1]]);
+        let mut cache = KvCache::<1, 1, 2>::with_scale(1.0);
+        cache.prefill(&q, &k, &v, &mut out, Some(&mut lse)).expect("one position fits");
+        let score = lse[0][0];
+        assert!(score == 0.0 || score == 2f32.powi(-24), "probe score {score}");
+        score != 0.0
+    })
 }
