@@ -226,35 +226,6 @@ impl<'a, W: Width> Problem<'a, W> {
         }
     }
 
-    /// Number of query heads.
-    #[inline(always)]
-    pub(crate) fn heads(&self) -> usize {
-        self.heads.get()
-    }
-
-    /// Query head `h`: the key/value head it reads, and its (query row,
-    /// output row) pairs by position. The query at position `i` of the head
-    /// sees the first `self.visible(i)` keys. `out_rows` are the output's
-    /// rows in output order (all heads), like the rows of `q`.
-    #[inline(always)]
-    pub(crate) fn query_head<'o, T, O>(
-        &self,
-        h: usize,
-        out_rows: O,
-    ) -> (
-        KvHead<'a, W>,
-        impl Iterator<Item = (&'a W::Row, &'o mut T)> + use<'a, 'o, W, T, O>,
-    )
-    where
-        T: ?Sized + 'o,
-        O: Iterator<Item = &'o mut T>,
-    {
-        let heads = self.heads.get();
-        let q_rows = self.width.rows(self.q).skip(h).step_by(heads);
-        let rows = q_rows.zip(out_rows.skip(h).step_by(heads));
-        (self.kv_head(h / self.group), rows)
-    }
-
     /// Number of query positions (`q_len`).
     #[inline(always)]
     pub(crate) fn q_len(&self) -> usize {
@@ -323,12 +294,6 @@ impl<'a, W: Width> Problem<'a, W> {
             visible: offset + row / heads + 1,
         });
         (self.kv_head(g), queries)
-    }
-
-    /// How many keys the query at position `i` sees (`offset + i + 1`).
-    #[inline(always)]
-    pub(crate) fn visible(&self, i: usize) -> usize {
-        self.offset + i + 1
     }
 }
 
@@ -428,19 +393,5 @@ impl<'a, W: Width> KvHead<'a, W> {
             }
         }
         Some((keys, values))
-    }
-
-    /// The key rows and the value rows at positions `0..visible`, in order
-    /// (each iterator cheap to clone: it reads rows by position).
-    #[inline(always)]
-    pub(crate) fn rows(
-        self,
-        visible: usize,
-    ) -> (
-        impl Iterator<Item = &'a W::Row> + Clone,
-        impl Iterator<Item = &'a W::Row> + Clone,
-    ) {
-        let pairs = move || (0..visible).map_while(move |j| self.at(j));
-        (pairs().map(|(k, _)| k), pairs().map(|(_, v)| v))
     }
 }

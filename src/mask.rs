@@ -76,10 +76,22 @@ pub fn causal_attention_padded(
     })
 }
 
-/// The split of a padded batch into per-sequence problems, shared by the fast
-/// kernel and the reference: validates everything first (nothing written on
-/// error), then, for each sequence, runs `run` on the problem of its valid
-/// prefix and writes `zero` to its padded query rows.
+/// The padded API's validation alone (the reference checks with it and
+/// splits the batch by its own arithmetic).
+pub(crate) fn check_padded(
+    shape: &Shape,
+    batch: usize,
+    valid_lens: &[usize],
+    qkv: (&[f32], &[f32], &[f32]),
+    out_len: usize,
+) -> Result<(), Error> {
+    Sequences::check(shape, batch, valid_lens, qkv, out_len).map(|_| ())
+}
+
+/// The fast kernel's split of a padded batch into per-sequence problems:
+/// validates everything first (nothing written on error), then, for each
+/// sequence, runs `run` on the problem of its valid prefix and writes
+/// `T::default()` to its padded query rows.
 pub(crate) fn padded_with<T: Copy + Default>(
     shape: &Shape,
     batch: usize,

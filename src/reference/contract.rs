@@ -5,9 +5,9 @@
 
 #[cfg(doc)]
 use super::causal_attention_f64;
-use super::{dot, for_each_row, softmax_weighted_map, weighs};
+use super::rows::{Sizes, for_each_row};
+use super::{dot, softmax_weighted_map, weighs};
 use crate::error::Error;
-use crate::layout::Width;
 use crate::{Shape, math};
 
 /// The f64 oracle's weighted sum of `|v|` instead of `v`, the scale of an
@@ -27,10 +27,9 @@ pub fn attention_mass_f64(
     v: &[f32],
     out: &mut [f64],
 ) -> Result<(), Error> {
-    let p = shape.check(q, k, v, out.len())?;
-    let scale = f64::from(p.scale);
-    for_each_row(&p, out, |q, kv, visible, out| {
-        let (keys, values) = kv.rows(visible);
+    let s = Sizes::checked(shape, (q, k, v), out.len())?;
+    let scale = f64::from(s.scale);
+    for_each_row(&s, (q, k, v), out, |q, keys, values, out| {
         let scores = keys.map(|k| dot::<f64>(q, k) * scale);
         softmax_weighted_map(scores.clone(), values.clone(), f32::abs, out);
         // The flush allowance: a weight below f32::MIN_POSITIVE, which the
@@ -152,12 +151,11 @@ pub fn error_bound(
     v: &[f32],
     bound: &mut [f64],
 ) -> Result<(), Error> {
-    let p = shape.check(q, k, v, bound.len())?;
-    let scale = f64::from(p.scale);
-    let d = p.width.get().get();
+    let s = Sizes::checked(shape, (q, k, v), bound.len())?;
+    let scale = f64::from(s.scale);
+    let d = s.head_dim;
     let gamma_score = gamma(d + 2);
-    for_each_row(&p, bound, |q, kv, visible, out| {
-        let (keys, values) = kv.rows(visible);
+    for_each_row(&s, (q, k, v), bound, |q, keys, values, out| {
         let q_max = q.iter().fold(0.0f64, |a, &x| a.max(f64::from(x).abs()));
         // Each key's oracle score and its rounding bound Δⱼ.
         let scored = keys.map(|k| {

@@ -30,10 +30,12 @@
 use core::ops::{Add, Div, Mul, Sub};
 
 use crate::error::Error;
-use crate::layout::{Dynamic, KvHead, Problem, Width};
 use crate::{Shape, default_scale, math};
 
 mod contract;
+mod rows;
+
+use rows::{Sizes, for_each_row, for_each_sequence};
 
 pub use contract::{
     ContractViolation, attention_mass_f64, check_contract, check_contract_with_mass,
@@ -161,32 +163,14 @@ fn softmax_weighted_map<'a, T: Real>(
     }
 }
 
-/// Every query row of a checked problem, head by head: `row(q, kv, visible,
-/// out)` with the query row, the key/value head it reads, the number of
-/// keys it sees (`kv.rows(visible)`) and its output row.
-fn for_each_row<T>(
-    p: &Problem<'_, Dynamic>,
-    out: &mut [T],
-    mut row: impl FnMut(&[f32], KvHead<'_, Dynamic>, usize, &mut [T]),
-) {
-    let d = p.width.get().get();
-    for h in 0..p.heads() {
-        let (kv, rows) = p.query_head(h, out.chunks_exact_mut(d));
-        for (i, (q, out)) in rows.enumerate() {
-            row(q, kv, p.visible(i), out);
-        }
-    }
-}
-
 /// Every row of a checked problem. The query at position `p` sees positions
 /// `0..=p`, or with a window only the last `window` of them,
 /// `max(0, p − window + 1)..=p`. Each score is recomputed when it is needed
 /// (no buffer of N scores, so it works for any runtime length without heap).
-fn run<T: Real>(p: &Problem<'_, Dynamic>, window: Option<usize>, out: &mut [T]) {
-    let scale = T::from_f32(p.scale);
-    for_each_row(p, out, |q, kv, visible, out| {
-        let skip = window.map_or(0, |w| visible.saturating_sub(w));
-        let (keys, values) = kv.rows(visible);
+fn run<T: Real>(s: &Sizes, window: Option<usize>, qkv: (&[f32], &[f32], &[f32]), out: &mut [T]) {
+    let scale = T::from_f32(s.scale);
+    for_each_row(s, qkv, out, |q, keys, values, out| {
+        let skip = window.map_or(0, |w| keys.len().saturating_sub(w));
         let scores = keys.skip(skip).map(|k| dot::<T>(q, k) * scale);
         softmax_weighted_sum(scores, values.skip(skip), out);
     });
@@ -201,11 +185,11 @@ fn run_checked<T: Real>(
     (q, k, v): (&[f32], &[f32], &[f32]),
     out: &mut [T],
 ) -> Result<(), Error> {
-    let p = shape.check(q, k, v, out.len())?;
+    let s = Sizes::checked(shape, (q, k, v), out.len())?;
     if window == Some(0) {
         return Err(Error::ZeroDimension { field: "window" });
     }
-    run(&p, window, out);
+    run(&s, window, (q, k, v), out);
     Ok(())
 }
 
@@ -516,17 +500,20 @@ pub fn causal_attention_padded_f64(
     padded(shape, batch, valid_lens, (q, k, v), out)
 }
 
-/// The body of the padded entry points, in f32 or f64: the fast kernel's
-/// split into per-sequence valid prefixes, each prefix [`run`] without a
-/// window.
-fn padded<T: Real + Default>(
+/// The body of the padded entry points, in f32 or f64: the padded API's
+/// check, then each sequence's valid prefix [`run`] without a window and its
+/// padded rows `+0.0`.
+fn padded<T: Real>(
     shape: &Shape,
     batch: usize,
     valid_lens: &[usize],
     qkv: (&[f32], &[f32], &[f32]),
     out: &mut [T],
 ) -> Result<(), Error> {
-    crate::mask::padded_with(shape, batch, valid_lens, qkv, out, |p, out| {
-        run(p, None, out);
-    })
+    crate::mask::check_padded(shape, batch, valid_lens, qkv, out.len())?;
+    let s = Sizes::of(shape);
+    for_each_sequence(&s, valid_lens, qkv, out, T::ZERO, |prefix, qkv, out| {
+        run(prefix, None, qkv, out);
+    });
+    Ok(())
 }
