@@ -1,6 +1,7 @@
 //! The fixed-size entry points: shapes are const generics, checked at compile
 //! time, so these cannot fail.
 
+use crate::check::assert_heads;
 use crate::kernel;
 use crate::layout::{Fixed, Problem};
 use crate::math;
@@ -17,21 +18,6 @@ use crate::softmax::softmax_slice;
 #[inline]
 pub fn default_scale(head_dim: usize) -> f32 {
     1.0 / math::sqrt(head_dim as f32)
-}
-
-/// Compile-time shape check shared by every fixed-size entry point:
-/// no zero dimension, and `H` a multiple of `KVH`.
-pub(crate) const fn assert_heads<
-    const N: usize,
-    const H: usize,
-    const KVH: usize,
-    const D: usize,
->() {
-    assert!(N > 0, "sequence length N must be at least 1");
-    assert!(D > 0, "head dimension D must be at least 1");
-    assert!(H > 0, "number of query heads H must be at least 1");
-    assert!(KVH > 0, "number of key/value heads KVH must be at least 1");
-    assert!(H.is_multiple_of(KVH), "H must be a multiple of KVH");
 }
 
 /// Builds the checked problem of a fixed shape and runs the kernel. The

@@ -34,7 +34,8 @@
 //! `n` decode steps, one prefill of `n` tokens, and a prompt prefill followed
 //! by decode steps give the same bits (the property tests assert it).
 
-use crate::attention::{assert_heads, default_scale};
+use crate::attention::default_scale;
+use crate::check::{self, assert_heads};
 use crate::error::{Buffer, Error};
 use crate::kernel;
 use crate::layout::{Fixed, Problem};
@@ -365,22 +366,15 @@ impl<const CAP: usize, const KVH: usize, const D: usize> KvCache<CAP, KVH, D> {
     ) -> Result<(), Error> {
         const { assert_heads::<CAP, H, KVH, D>() };
         let n = q.len();
-        let mismatch = |buffer, per_position: usize, actual: usize| Error::LengthMismatch {
-            buffer,
-            expected: n.saturating_mul(per_position),
-            actual: actual.saturating_mul(per_position),
-        };
-        if k.len() != n {
-            return Err(mismatch(Buffer::Key, KVH * D, k.len()));
-        }
-        if out.len() != n {
-            return Err(mismatch(Buffer::Output, H * D, out.len()));
-        }
-        if let Some(lse) = &lse
-            && lse.len() != n
-        {
-            return Err(mismatch(Buffer::LogSumExp, H, lse.len()));
-        }
+        check::positions(
+            n,
+            [
+                (Buffer::Key, k.len(), KVH * D),
+                (Buffer::Value, v.len(), KVH * D),
+                (Buffer::Output, out.len(), H * D),
+                (Buffer::LogSumExp, lse.as_ref().map_or(n, |l| l.len()), H),
+            ],
+        )?;
         self.check_append(n, v.len())?;
         self.append(k, v);
         run_cached::<H, KVH, D>(
@@ -494,13 +488,7 @@ impl<const CAP: usize, const KVH: usize, const D: usize> KvCache<CAP, KVH, D> {
     /// [`Error::CacheFull`] unless `n` more positions fit; the value count
     /// must match the key count.
     fn check_append(&self, n: usize, values: usize) -> Result<(), Error> {
-        if values != n {
-            return Err(Error::LengthMismatch {
-                buffer: Buffer::Value,
-                expected: n.saturating_mul(KVH * D),
-                actual: values.saturating_mul(KVH * D),
-            });
-        }
+        check::positions(n, [(Buffer::Value, values, KVH * D)])?;
         if n > CAP - self.len() {
             return Err(Error::CacheFull {
                 capacity: CAP,

@@ -2,6 +2,7 @@
 //! the same kernel as the fixed-size API.
 
 use crate::attention::default_scale;
+use crate::check;
 use crate::error::Error;
 use crate::kernel;
 use crate::layout::{Dynamic, Problem};
@@ -160,7 +161,8 @@ impl Shape {
             .checked_mul(self.head_dim)
     }
 
-    /// The one validation of the runtime API (shared with the reference).
+    /// The runtime API's problem once [`check::runtime`] accepts the shape
+    /// and the buffers.
     pub(crate) fn check<'a>(
         &self,
         q: &'a [f32],
@@ -168,22 +170,8 @@ impl Shape {
         v: &'a [f32],
         out_len: usize,
     ) -> Result<Problem<'a, Dynamic>, Error> {
-        let problem = Problem::new(
-            self.q_len,
-            self.kv_len,
-            self.heads,
-            self.kv_heads,
-            self.head_dim,
-            self.scale,
-            (q, k, v),
-            out_len,
-        )?;
-        // After the shape: a zero head_dim makes the default scale infinite,
-        // and the zero is the error worth reporting.
-        if !self.scale.is_finite() {
-            return Err(Error::NonFiniteScale);
-        }
-        Ok(problem)
+        let sizes = check::runtime(self, [q.len(), k.len(), v.len(), out_len])?;
+        Problem::of(sizes, self.scale, (q, k, v))
     }
 }
 

@@ -1,10 +1,12 @@
-//! The validated problem: the one place where shapes and buffer lengths are
-//! checked. The kernel and the reference rely on these invariants and check
-//! nothing themselves.
+//! The kernel's view of a validated problem: rows of `q`, `k`, `v` and the
+//! output by token, head and position, for a head dimension fixed at compile
+//! time or at run time. The rules themselves are checked in
+//! [`check`](crate::check); the kernel relies on them and checks nothing.
 
 use core::num::NonZeroUsize;
 
-use crate::error::{Buffer, Error};
+use crate::check::{self, Sizes};
+use crate::error::Error;
 use crate::simd::{Block, LANES};
 
 /// The width of one head's row: known at compile time ([`Fixed`]) or at run
@@ -87,7 +89,8 @@ impl Width for Dynamic {
 
 /// Causal attention problem whose shape and buffers have been checked.
 ///
-/// Invariants, enforced by [`Problem::new`] and nowhere else:
+/// Invariants, checked by [`check`] before [`Problem::new`] or
+/// [`Problem::of`] builds one:
 /// - `heads`, `kv_heads`, `head_dim` are non-zero and `heads % kv_heads == 0`;
 /// - `q_len ≤ kv_len`; query `i` sits at position `offset + i` with
 ///   `offset = kv_len − q_len` (bottom-right alignment) and sees keys
@@ -128,11 +131,12 @@ pub(crate) struct Problem<'a, W> {
 }
 
 impl<'a, W: Width> Problem<'a, W> {
-    /// Checks a shape against the buffers. `out_len` is the output buffer's
-    /// length (the output itself stays with the caller, untouched on error).
+    /// Checks a shape against the buffers ([`check::shape`],
+    /// [`Sizes::buffers`]). `out_len` is the output buffer's length (the
+    /// output itself stays with the caller, untouched on error).
     ///
     /// # Errors
-    /// Every violated invariant above, as the matching [`Error`] variant.
+    /// The first rule broken, as [`check`] reports it.
     #[allow(clippy::too_many_arguments)]
     #[inline(always)]
     pub(crate) fn new(
@@ -145,57 +149,37 @@ impl<'a, W: Width> Problem<'a, W> {
         (q, k, v): (&'a [f32], &'a [f32], &'a [f32]),
         out_len: usize,
     ) -> Result<Self, Error> {
-        let nz = |x: usize, field| NonZeroUsize::new(x).ok_or(Error::ZeroDimension { field });
-        let heads_nz = nz(heads, "heads")?;
-        let kv_heads = nz(kv_heads, "kv_heads")?;
-        let width = W::new(head_dim).ok_or(Error::ZeroDimension { field: "head_dim" })?;
-        let d = width.get();
-        if heads % kv_heads != 0 {
-            return Err(Error::HeadsNotMultiple {
-                heads,
-                kv_heads: kv_heads.get(),
-            });
-        }
-        let group = nz(heads / kv_heads, "heads")?;
-        let offset = kv_len
-            .checked_sub(q_len)
-            .ok_or(Error::QueryLongerThanKeys { q_len, kv_len })?;
-        let q_token = heads_nz.checked_mul(d).ok_or(Error::SizeOverflow)?;
-        let kv_token = kv_heads.checked_mul(d).ok_or(Error::SizeOverflow)?;
-        let q_elems = q_len
-            .checked_mul(q_token.get())
-            .ok_or(Error::SizeOverflow)?;
-        let kv_elems = kv_len
-            .checked_mul(kv_token.get())
-            .ok_or(Error::SizeOverflow)?;
-        let expect = |buffer, expected, actual| {
-            if expected == actual {
-                Ok(())
-            } else {
-                Err(Error::LengthMismatch {
-                    buffer,
-                    expected,
-                    actual,
-                })
-            }
-        };
-        expect(Buffer::Query, q_elems, q.len())?;
-        expect(Buffer::Key, kv_elems, k.len())?;
-        expect(Buffer::Value, kv_elems, v.len())?;
-        expect(Buffer::Output, q_elems, out_len)?;
+        let s = check::shape(q_len, kv_len, heads, kv_heads, head_dim)?;
+        s.buffers(1, [q.len(), k.len(), v.len(), out_len])?;
+        Self::of(s, scale, (q, k, v))
+    }
+
+    /// The problem of sizes that passed [`Sizes::buffers`] against these
+    /// very buffers.
+    ///
+    /// # Errors
+    /// [`Error::ZeroDimension`] (`head_dim`) if the width cannot hold the
+    /// head dimension (a fixed width of another `D`).
+    #[inline(always)]
+    pub(crate) fn of(
+        s: Sizes,
+        scale: f32,
+        (q, k, v): (&'a [f32], &'a [f32], &'a [f32]),
+    ) -> Result<Self, Error> {
+        let width = W::new(s.head_dim.get()).ok_or(Error::ZeroDimension { field: "head_dim" })?;
         Ok(Problem {
             q,
             k,
             v,
             scale,
             width,
-            q_len,
-            offset,
-            kv_len,
+            q_len: s.q_len,
+            offset: s.kv_len.saturating_sub(s.q_len),
+            kv_len: s.kv_len,
             kv_start: 0,
-            heads: heads_nz,
-            group,
-            kv_heads,
+            heads: s.heads,
+            group: s.group,
+            kv_heads: s.kv_heads,
         })
     }
 

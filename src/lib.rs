@@ -336,6 +336,7 @@ extern crate std;
 
 mod attention;
 mod cache;
+mod check;
 mod dynamic;
 pub mod entry;
 mod error;

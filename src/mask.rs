@@ -5,7 +5,8 @@
 //! are padding are set to exactly 0.
 
 use crate::Shape;
-use crate::error::{Buffer, Error};
+use crate::check;
+use crate::error::Error;
 use crate::kernel;
 use crate::layout::{Dynamic, Problem};
 
@@ -76,18 +77,6 @@ pub fn causal_attention_padded(
     })
 }
 
-/// The padded API's validation alone (the reference checks with it and
-/// splits the batch by its own arithmetic).
-pub(crate) fn check_padded(
-    shape: &Shape,
-    batch: usize,
-    valid_lens: &[usize],
-    qkv: (&[f32], &[f32], &[f32]),
-    out_len: usize,
-) -> Result<(), Error> {
-    Sequences::check(shape, batch, valid_lens, qkv, out_len).map(|_| ())
-}
-
 /// The fast kernel's split of a padded batch into per-sequence problems:
 /// validates everything first (nothing written on error), then, for each
 /// sequence, runs `run` on the problem of its valid prefix and writes
@@ -136,7 +125,8 @@ struct Sequences {
 }
 
 impl Sequences {
-    /// The one validation of the padded API.
+    /// The padded API's checks ([`check::padded`]), and the sizes the split
+    /// needs.
     fn check(
         shape: &Shape,
         batch: usize,
@@ -144,77 +134,21 @@ impl Sequences {
         (q, k, v): (&[f32], &[f32], &[f32]),
         out_len: usize,
     ) -> Result<Self, Error> {
-        // The shape alone, on an empty sequence: zero dimensions, heads.
-        Problem::<Dynamic>::new(
-            0,
-            0,
-            shape.heads,
-            shape.kv_heads,
-            shape.head_dim,
-            shape.scale,
-            (&[], &[], &[]),
-            0,
+        let sizes = check::padded(
+            shape,
+            batch,
+            valid_lens,
+            [q.len(), k.len(), v.len(), out_len],
         )?;
-        if shape.q_len > shape.kv_len {
-            return Err(Error::QueryLongerThanKeys {
-                q_len: shape.q_len,
-                kv_len: shape.kv_len,
-            });
-        }
-        let q_token = shape
-            .heads
-            .checked_mul(shape.head_dim)
-            .ok_or(Error::SizeOverflow)?;
-        let kv_token = shape
-            .kv_heads
-            .checked_mul(shape.head_dim)
-            .ok_or(Error::SizeOverflow)?;
-        let q_seq = shape.q_elems().ok_or(Error::SizeOverflow)?;
-        let kv_seq = shape.kv_elems().ok_or(Error::SizeOverflow)?;
-        let q_all = q_seq.checked_mul(batch).ok_or(Error::SizeOverflow)?;
-        let kv_all = kv_seq.checked_mul(batch).ok_or(Error::SizeOverflow)?;
-        for (buffer, expected, actual) in [
-            (Buffer::Query, q_all, q.len()),
-            (Buffer::Key, kv_all, k.len()),
-            (Buffer::Value, kv_all, v.len()),
-            (Buffer::Output, q_all, out_len),
-        ] {
-            if expected != actual {
-                return Err(Error::LengthMismatch {
-                    buffer,
-                    expected,
-                    actual,
-                });
-            }
-        }
-        if !shape.scale.is_finite() {
-            return Err(Error::NonFiniteScale);
-        }
-        if valid_lens.len() != batch {
-            return Err(Error::ValidLensLength {
-                expected: batch,
-                actual: valid_lens.len(),
-            });
-        }
-        let seqs = Sequences {
+        let d = sizes.head_dim.get();
+        Ok(Sequences {
             shape: *shape,
-            q_seq,
-            kv_seq,
-            q_token,
-            kv_token,
-        };
-        for (sequence, &valid_len) in valid_lens.iter().enumerate() {
-            if valid_len > shape.kv_len {
-                return Err(Error::ValidLenTooLong {
-                    sequence,
-                    valid_len,
-                    kv_len: shape.kv_len,
-                });
-            }
-            let valid_values = seqs.valid_values(valid_lens, sequence);
-            seqs.problem(sequence, valid_lens, (q, k, v), valid_values)?;
-        }
-        Ok(seqs)
+            q_seq: sizes.q_elems,
+            kv_seq: sizes.kv_elems,
+            // Both divide a size that fits, so neither overflows.
+            q_token: sizes.heads.get().saturating_mul(d),
+            kv_token: sizes.kv_heads.get().saturating_mul(d),
+        })
     }
 
     /// Number of valid query values of sequence `b` (its queries at

@@ -27,6 +27,7 @@ use store::Ring;
 
 use crate::attention::default_scale;
 use crate::cache::attend_one;
+use crate::check;
 use crate::error::{Buffer, Error};
 
 /// The positions held, oldest first, as two slices of `[KVH][D]` tokens.
@@ -125,7 +126,7 @@ impl<const WINDOW: usize, const KVH: usize, const D: usize> RingKvCache<WINDOW, 
     pub const fn new() -> Self {
         const {
             assert!(WINDOW > 0, "sliding window WINDOW must be at least 1");
-            crate::attention::assert_heads::<WINDOW, KVH, KVH, D>();
+            crate::check::assert_heads::<WINDOW, KVH, KVH, D>();
         };
         RingKvCache {
             keys: Ring::new(),
@@ -231,9 +232,7 @@ impl<const WINDOW: usize, const KVH: usize, const D: usize> RingKvCache<WINDOW, 
     /// many positions as `k`; nothing is written.
     #[inline]
     pub fn extend(&mut self, k: &[[[f32; D]; KVH]], v: &[[[f32; D]; KVH]]) -> Result<(), Error> {
-        if v.len() != k.len() {
-            return Err(mismatch(Buffer::Value, k.len(), v.len(), KVH * D));
-        }
+        check::positions(k.len(), [(Buffer::Value, v.len(), KVH * D)])?;
         for (k, v) in k.iter().zip(v) {
             self.push(k, v);
         }
@@ -330,31 +329,19 @@ impl<const WINDOW: usize, const KVH: usize, const D: usize> RingKvCache<WINDOW, 
         mut lse: Option<&mut [[f32; H]]>,
     ) -> Result<(), Error> {
         let n = q.len();
-        let checks = [
-            (Buffer::Key, k.len(), KVH * D),
-            (Buffer::Value, v.len(), KVH * D),
-            (Buffer::Output, out.len(), H * D),
-            (Buffer::LogSumExp, lse.as_ref().map_or(n, |l| l.len()), H),
-        ];
-        for (buffer, len, per) in checks {
-            if len != n {
-                return Err(mismatch(buffer, n, len, per));
-            }
-        }
+        check::positions(
+            n,
+            [
+                (Buffer::Key, k.len(), KVH * D),
+                (Buffer::Value, v.len(), KVH * D),
+                (Buffer::Output, out.len(), H * D),
+                (Buffer::LogSumExp, lse.as_ref().map_or(n, |l| l.len()), H),
+            ],
+        )?;
         for (i, (((q, k), v), out)) in q.iter().zip(k).zip(v).zip(out.iter_mut()).enumerate() {
             let lse = lse.as_deref_mut().and_then(|l| l.get_mut(i));
             self.step(q, k, v, out, None, lse);
         }
         Ok(())
-    }
-}
-
-/// A length mismatch of `actual` positions where `n` were needed, in `f32`
-/// values of `per` each.
-fn mismatch(buffer: Buffer, n: usize, actual: usize, per: usize) -> Error {
-    Error::LengthMismatch {
-        buffer,
-        expected: n.saturating_mul(per),
-        actual: actual.saturating_mul(per),
     }
 }

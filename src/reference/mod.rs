@@ -254,7 +254,7 @@ pub fn causal_multi_head_scaled<
     scale: f32,
     out: &mut [[[f32; D]; H]; N],
 ) {
-    const { crate::attention::assert_heads::<N, H, KVH, D>() };
+    const { crate::check::assert_heads::<N, H, KVH, D>() };
     if nan_for_non_finite(scale, out.as_flattened_mut().as_flattened_mut()) {
         return;
     }
@@ -510,7 +510,13 @@ fn padded<T: Real>(
     qkv: (&[f32], &[f32], &[f32]),
     out: &mut [T],
 ) -> Result<(), Error> {
-    crate::mask::check_padded(shape, batch, valid_lens, qkv, out.len())?;
+    let (q, k, v) = qkv;
+    crate::check::padded(
+        shape,
+        batch,
+        valid_lens,
+        [q.len(), k.len(), v.len(), out.len()],
+    )?;
     let s = Sizes::of(shape);
     for_each_sequence(&s, valid_lens, qkv, out, T::ZERO, |prefix, qkv, out| {
         run(prefix, None, qkv, out);

@@ -22,14 +22,15 @@ pub(super) struct Sizes {
 }
 
 impl Sizes {
-    /// The shape's numbers once the runtime API's own check accepts the
-    /// shape and the buffers (the same errors as the fast API).
+    /// The shape's numbers once the runtime API's check
+    /// ([`check::runtime`](crate::check::runtime)) accepts the shape and the
+    /// buffers: the same errors as the fast API.
     pub(super) fn checked(
         shape: &Shape,
         (q, k, v): (&[f32], &[f32], &[f32]),
         out_len: usize,
     ) -> Result<Self, Error> {
-        shape.check(q, k, v, out_len)?;
+        crate::check::runtime(shape, [q.len(), k.len(), v.len(), out_len])?;
         Ok(Self::of(shape))
     }
 
