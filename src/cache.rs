@@ -366,14 +366,10 @@ impl<const CAP: usize, const KVH: usize, const D: usize> KvCache<CAP, KVH, D> {
     ) -> Result<(), Error> {
         const { assert_heads::<CAP, H, KVH, D>() };
         let n = q.len();
-        check::positions(
+        check::prefill::<H, KVH, D>(
             n,
-            [
-                (Buffer::Key, k.len(), KVH * D),
-                (Buffer::Value, v.len(), KVH * D),
-                (Buffer::Output, out.len(), H * D),
-                (Buffer::LogSumExp, lse.as_ref().map_or(n, |l| l.len()), H),
-            ],
+            [k.len(), v.len(), out.len()],
+            lse.as_ref().map(|l| l.len()),
         )?;
         self.check_append(n, v.len())?;
         self.append(k, v);

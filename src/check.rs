@@ -151,6 +151,12 @@ pub(crate) fn scale(scale: f32) -> Result<(), Error> {
 /// The first rule broken.
 #[inline(always)]
 pub(crate) fn runtime(shape: &Shape, lens: [usize; 4]) -> Result<Sizes, Error> {
+    sequences(shape, 1, lens)
+}
+
+/// The shape, the buffers of `copies` sequences, then the scale.
+#[inline(always)]
+fn sequences(shape: &Shape, copies: usize, lens: [usize; 4]) -> Result<Sizes, Error> {
     let s = self::shape(
         shape.q_len,
         shape.kv_len,
@@ -158,7 +164,7 @@ pub(crate) fn runtime(shape: &Shape, lens: [usize; 4]) -> Result<Sizes, Error> {
         shape.kv_heads,
         shape.head_dim,
     )?;
-    s.buffers(1, lens)?;
+    s.buffers(copies, lens)?;
     self::scale(shape.scale)?;
     Ok(s)
 }
@@ -177,15 +183,7 @@ pub(crate) fn padded(
     valid_lens: &[usize],
     lens: [usize; 4],
 ) -> Result<Sizes, Error> {
-    let s = self::shape(
-        shape.q_len,
-        shape.kv_len,
-        shape.heads,
-        shape.kv_heads,
-        shape.head_dim,
-    )?;
-    s.buffers(batch, lens)?;
-    self::scale(shape.scale)?;
+    let s = sequences(shape, batch, lens)?;
     if valid_lens.len() != batch {
         return Err(Error::ValidLensLength {
             expected: batch,
@@ -202,6 +200,29 @@ pub(crate) fn padded(
         }
     }
     Ok(s)
+}
+
+/// A cache prefill's buffers (`H` query heads over `KVH` key/value heads of
+/// `D` values): `k`, `v`, the output and the log-sum-exp (if given) each
+/// hold `n` positions, checked in that order.
+///
+/// # Errors
+/// As [`positions`].
+#[inline(always)]
+pub(crate) fn prefill<const H: usize, const KVH: usize, const D: usize>(
+    n: usize,
+    [k, v, out]: [usize; 3],
+    lse: Option<usize>,
+) -> Result<(), Error> {
+    positions(
+        n,
+        [
+            (Buffer::Key, k, KVH * D),
+            (Buffer::Value, v, KVH * D),
+            (Buffer::Output, out, H * D),
+            (Buffer::LogSumExp, lse.unwrap_or(n), H),
+        ],
+    )
 }
 
 /// A cache call's buffers, counted in positions: each `(buffer, actual,

@@ -329,14 +329,10 @@ impl<const WINDOW: usize, const KVH: usize, const D: usize> RingKvCache<WINDOW, 
         mut lse: Option<&mut [[f32; H]]>,
     ) -> Result<(), Error> {
         let n = q.len();
-        check::positions(
+        check::prefill::<H, KVH, D>(
             n,
-            [
-                (Buffer::Key, k.len(), KVH * D),
-                (Buffer::Value, v.len(), KVH * D),
-                (Buffer::Output, out.len(), H * D),
-                (Buffer::LogSumExp, lse.as_ref().map_or(n, |l| l.len()), H),
-            ],
+            [k.len(), v.len(), out.len()],
+            lse.as_ref().map(|l| l.len()),
         )?;
         for (i, (((q, k), v), out)) in q.iter().zip(k).zip(v).zip(out.iter_mut()).enumerate() {
             let lse = lse.as_deref_mut().and_then(|l| l.get_mut(i));
