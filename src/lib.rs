@@ -345,7 +345,6 @@ mod layout;
 mod mask;
 mod math;
 pub mod reference;
-mod ring;
 mod simd;
 mod softmax;
 #[cfg(feature = "proptest")]
@@ -355,11 +354,10 @@ pub use attention::{
     attention_weights, causal_attention, causal_attention_scaled, causal_multi_head,
     causal_multi_head_scaled, default_scale,
 };
-pub use cache::KvCache;
+pub use cache::{KvCache, RingKvCache};
 pub use dynamic::{Shape, causal_attention_dyn};
 pub use error::{Buffer, Error};
 pub use mask::causal_attention_padded;
-pub use ring::RingKvCache;
 pub use simd::LANE_NAME;
 pub use softmax::softmax;
 

@@ -1,10 +1,4 @@
-//! The key/value cache for incremental decoding: fixed capacity, no heap.
-//!
-//! A language model generates left to right: each new token's queries attend
-//! to every earlier position's keys and values. [`KvCache`] stores those keys
-//! and values for up to `CAP` positions and runs the crate's one fused kernel
-//! over them; [`RingKvCache`](crate::RingKvCache) keeps only the last
-//! `WINDOW` positions (sliding-window attention).
+//! [`KvCache`]: the plain cache of up to `CAP` positions.
 //!
 //! # Storage: two `heapless::Vec`s, token-major
 //! Keys and values each live in a [`heapless::Vec`] of `[[f32; D]; KVH]`
@@ -21,26 +15,10 @@
 //!   the kernel, the weights and the views all see `as_slice()`;
 //! - `extend_from_slice` checks the capacity before it copies anything,
 //!   which is the all-or-nothing append the cache promises.
-//!
-//! # Bit-exactness by construction
-//! Every call — [`KvCache::prefill`] of a batch, [`KvCache::step`] of one
-//! token, [`KvCache::attend`] — runs the same kernel on the cached prefix as
-//! a bottom-right aligned problem (`q_len` new queries over `kv_len`
-//! cached positions; see [`Shape::prefix`](crate::Shape::prefix)). The
-//! kernel's guarantee is that a query's bits depend only on its own row, the
-//! keys and values it sees and the scale: keys are reduced in blocks of 8
-//! from position 0, in order, whatever queries are computed with it. A
-//! query at position `p` sees positions `0..=p` in all three calls, so
-//! `n` decode steps, one prefill of `n` tokens, and a prompt prefill followed
-//! by decode steps give the same bits (the property tests assert it).
 
-use crate::attention::default_scale;
+use super::{Pair, run_cached};
 use crate::check::{self, assert_heads};
 use crate::error::{Buffer, Error};
-use crate::kernel;
-use crate::layout::{Fixed, Problem};
-use crate::reference::score;
-use crate::softmax::softmax_slice;
 
 /// Key/value cache of fixed capacity for incremental (token by token)
 /// attention: up to `CAP` positions of `KVH` key/value heads of dimension
@@ -107,13 +85,8 @@ use crate::softmax::softmax_slice;
 /// # Ok::<(), microattn::Error>(())
 /// ```
 pub struct KvCache<const CAP: usize, const KVH: usize, const D: usize> {
-    /// Keys by position; same length as `values` at every return.
-    keys: heapless::Vec<[[f32; D]; KVH], CAP>,
-    /// Values by position.
-    values: heapless::Vec<[[f32; D]; KVH], CAP>,
-    /// The score scale; `None` is `1/√D` (computed at the call: `sqrt` is
-    /// not a `const fn`, and `new` is).
-    scale: Option<f32>,
+    /// Keys and values by position, and the scale.
+    kv: Pair<heapless::Vec<[[f32; D]; KVH], CAP>>,
 }
 
 impl<const CAP: usize, const KVH: usize, const D: usize> Default for KvCache<CAP, KVH, D> {
@@ -162,9 +135,7 @@ impl<const CAP: usize, const KVH: usize, const D: usize> KvCache<CAP, KVH, D> {
             assert_heads::<CAP, KVH, KVH, D>();
         };
         KvCache {
-            keys: heapless::Vec::new(),
-            values: heapless::Vec::new(),
-            scale: None,
+            kv: Pair::new(heapless::Vec::new(), heapless::Vec::new()),
         }
     }
 
@@ -180,7 +151,7 @@ impl<const CAP: usize, const KVH: usize, const D: usize> KvCache<CAP, KVH, D> {
     #[inline]
     pub const fn with_scale(scale: f32) -> Self {
         let mut cache = Self::new();
-        cache.scale = Some(scale);
+        cache.kv.set_scale(scale);
         cache
     }
 
@@ -188,28 +159,28 @@ impl<const CAP: usize, const KVH: usize, const D: usize> KvCache<CAP, KVH, D> {
     #[must_use]
     #[inline]
     pub fn scale(&self) -> f32 {
-        self.scale.unwrap_or_else(|| default_scale(D))
+        self.kv.scale::<D>()
     }
 
     /// Positions cached.
     #[must_use]
     #[inline]
     pub fn len(&self) -> usize {
-        self.keys.len()
+        self.kv.keys.len()
     }
 
     /// `true` if no position is cached.
     #[must_use]
     #[inline]
     pub fn is_empty(&self) -> bool {
-        self.keys.is_empty()
+        self.kv.keys.is_empty()
     }
 
     /// `true` if the cache holds `CAP` positions: every append fails.
     #[must_use]
     #[inline]
     pub fn is_full(&self) -> bool {
-        self.keys.is_full()
+        self.kv.keys.is_full()
     }
 
     /// The capacity `CAP`.
@@ -232,8 +203,7 @@ impl<const CAP: usize, const KVH: usize, const D: usize> KvCache<CAP, KVH, D> {
     /// ```
     #[inline]
     pub fn clear(&mut self) {
-        self.keys.clear();
-        self.values.clear();
+        self.kv.clear();
     }
 
     /// Keeps the first `len` positions and forgets the rest (nothing if
@@ -249,8 +219,8 @@ impl<const CAP: usize, const KVH: usize, const D: usize> KvCache<CAP, KVH, D> {
     /// ```
     #[inline]
     pub fn truncate(&mut self, len: usize) {
-        self.keys.truncate(len);
-        self.values.truncate(len);
+        self.kv.keys.truncate(len);
+        self.kv.values.truncate(len);
     }
 
     /// The cached keys, position by position (`[len][KVH][D]`): the valid
@@ -266,14 +236,14 @@ impl<const CAP: usize, const KVH: usize, const D: usize> KvCache<CAP, KVH, D> {
     #[must_use]
     #[inline]
     pub fn keys(&self) -> &[[[f32; D]; KVH]] {
-        &self.keys
+        &self.kv.keys
     }
 
     /// The cached values, position by position (`[len][KVH][D]`).
     #[must_use]
     #[inline]
     pub fn values(&self) -> &[[[f32; D]; KVH]] {
-        &self.values
+        &self.kv.values
     }
 
     /// Appends one position's keys and values (all `KVH` heads).
@@ -374,8 +344,8 @@ impl<const CAP: usize, const KVH: usize, const D: usize> KvCache<CAP, KVH, D> {
         self.check_append(n, v.len())?;
         self.append(k, v);
         run_cached::<H, KVH, D>(
-            &self.keys,
-            &self.values,
+            &self.kv.keys,
+            &self.kv.values,
             0,
             self.scale(),
             q.as_flattened(),
@@ -469,16 +439,7 @@ impl<const CAP: usize, const KVH: usize, const D: usize> KvCache<CAP, KVH, D> {
         weights: Option<&mut [[f32; CAP]; H]>,
         lse: Option<&mut [f32; H]>,
     ) {
-        attend_one::<CAP, H, KVH, D>(
-            &self.keys,
-            &self.values,
-            0,
-            self.scale(),
-            q,
-            out,
-            weights,
-            lse,
-        );
+        self.kv.attend::<CAP, H, KVH, D>(q, out, weights, lse);
     }
 
     /// [`Error::CacheFull`] unless `n` more positions fit; the value count
@@ -501,89 +462,10 @@ impl<const CAP: usize, const KVH: usize, const D: usize> KvCache<CAP, KVH, D> {
     /// the first is undone, so `keys.len() == values.len()` always holds.
     fn append(&mut self, k: &[[[f32; D]; KVH]], v: &[[[f32; D]; KVH]]) {
         let len = self.len();
-        if self.keys.extend_from_slice(k).is_err() || self.values.extend_from_slice(v).is_err() {
-            self.keys.truncate(len);
-            self.values.truncate(len);
-        }
-    }
-}
-
-/// Runs the kernel for `q_len = q.len() / (H·D)` queries that are the last
-/// positions of the cached keys and values (`keys[start..]` then
-/// `keys[..start]` in logical order: a ring's storage; 0 for a plain cache).
-/// The shape is valid by the `const` assertions of the callers and the
-/// lengths by construction (`keys.len() == values.len() ≥ q_len`), so the
-/// checked problem is always built; if it ever were not, `out` would be NaN
-/// rather than silently stale.
-#[inline(always)]
-pub(crate) fn run_cached<const H: usize, const KVH: usize, const D: usize>(
-    keys: &[[[f32; D]; KVH]],
-    values: &[[[f32; D]; KVH]],
-    start: usize,
-    scale: f32,
-    q: &[[f32; D]],
-    out: &mut [[f32; D]],
-    lse: Option<&mut [f32]>,
-) {
-    let q_len = q.len() / H;
-    let (k, v) = (keys.as_flattened(), values.as_flattened());
-    let (q, out) = (q.as_flattened(), out.as_flattened_mut());
-    match Problem::<Fixed<D>>::new(
-        q_len,
-        keys.len(),
-        H,
-        KVH,
-        D,
-        scale,
-        (q, k.as_flattened(), v.as_flattened()),
-        out.len(),
-    ) {
-        Ok(p) => kernel::run(&p.rotated(start), out, lse),
-        Err(_) => out.fill(f32::NAN),
-    }
-}
-
-/// One position's queries over a cache's keys and values (stored from
-/// `start` on, as in [`run_cached`]): the shared body of
-/// [`KvCache::attend`] and [`RingKvCache::attend`](crate::RingKvCache::attend).
-/// `N` is the weights' row length (the capacity).
-#[allow(clippy::too_many_arguments)]
-#[inline(always)]
-pub(crate) fn attend_one<const N: usize, const H: usize, const KVH: usize, const D: usize>(
-    keys: &[[[f32; D]; KVH]],
-    values: &[[[f32; D]; KVH]],
-    start: usize,
-    scale: f32,
-    q: &[[f32; D]; H],
-    out: &mut [[f32; D]; H],
-    weights: Option<&mut [[f32; N]; H]>,
-    mut lse: Option<&mut [f32; H]>,
-) {
-    const { assert_heads::<N, H, KVH, D>() };
-    if keys.is_empty() {
-        // No key to see (the kernel's problems need `q_len ≤ kv_len`).
-        out.as_flattened_mut().fill(0.0);
-        if let Some(lse) = lse.as_deref_mut() {
-            lse.fill(f32::NEG_INFINITY);
-        }
-    } else if kernel::TILED {
-        kernel::decode_step::<H, KVH, D>(keys, values, start, scale, q, out, lse.as_deref_mut());
-    } else {
-        run_cached::<H, KVH, D>(keys, values, start, scale, q, out, lse.map(|l| &mut l[..]));
-    }
-    if let Some(weights) = weights {
-        let start = start.min(keys.len());
-        let (newer, older) = keys.split_at(start);
-        for (h, (row, qh)) in weights.iter_mut().zip(q).enumerate() {
-            let g = h / (H / KVH);
-            let logical = older.iter().chain(newer).map(|token| &token[g]);
-            row.fill(0.0);
-            for (w, kj) in row.iter_mut().zip(logical) {
-                *w = score(qh, kj, scale);
-            }
-            if let Some(visible) = row.get_mut(..keys.len()) {
-                softmax_slice(visible);
-            }
+        let kv = &mut self.kv;
+        if kv.keys.extend_from_slice(k).is_err() || kv.values.extend_from_slice(v).is_err() {
+            kv.keys.truncate(len);
+            kv.values.truncate(len);
         }
     }
 }

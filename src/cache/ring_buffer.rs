@@ -3,6 +3,10 @@
 //! slice views, all without an index the compiler cannot prove in bounds (so
 //! no panic path, which the link-time no-panic proof checks).
 
+/// The positions held, oldest first, as two slices of `[KVH][D]` tokens.
+pub(super) type Halves<'a, const KVH: usize, const D: usize> =
+    (&'a [[[f32; D]; KVH]], &'a [[[f32; D]; KVH]]);
+
 /// Up to `W` positions of `[[f32; D]; KVH]`, the oldest overwritten first.
 #[derive(Clone)]
 pub(crate) struct Ring<const W: usize, const KVH: usize, const D: usize> {
@@ -54,11 +58,23 @@ impl<const W: usize, const KVH: usize, const D: usize> Ring<W, KVH, D> {
     }
 
     /// The positions oldest first, as two slices.
-    pub(crate) fn as_slices(&self) -> super::Halves<'_, KVH, D> {
+    pub(crate) fn as_slices(&self) -> Halves<'_, KVH, D> {
         let (newer, older) = self
             .as_slice()
             .split_at_checked(self.oldest())
             .unwrap_or((&[], &[]));
         (older, newer)
+    }
+}
+
+impl<const W: usize, const KVH: usize, const D: usize> super::Store<KVH, D> for Ring<W, KVH, D> {
+    fn positions(&self) -> &[[[f32; D]; KVH]] {
+        self.as_slice()
+    }
+    fn oldest(&self) -> usize {
+        Ring::oldest(self)
+    }
+    fn clear(&mut self) {
+        Ring::clear(self);
     }
 }

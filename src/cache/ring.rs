@@ -1,11 +1,11 @@
-//! The sliding-window KV cache: a ring of the last `WINDOW` positions.
+//! [`RingKvCache`]: the sliding-window cache, a ring of the last `WINDOW`
+//! positions.
 //!
 //! # Storage: two rings, read through a rotation
-//! Each ring (`store::Ring`) is a fixed array with a write index that
+//! Each ring ([`Ring`]) is a fixed array with a write index that
 //! overwrites the oldest element once full, and a slice view of the filled
-//! part. (It replaced `heapless::HistoryBuf`, whose indexing left two panic
-//! paths in the optimised code that the no-panic proof rejected.) Once the
-//! ring has wrapped, the oldest position is stored at index
+//! part, with no index the compiler cannot prove in bounds (the no-panic
+//! proof checks the optimised code). Once the ring has wrapped, the oldest position is stored at index
 //! `start` (the next write index) and logical position `j` (0 = oldest) at
 //! `(start + j) mod WINDOW`. The kernel reads keys only through one accessor
 //! that maps a logical position to its row, so the cache hands it the
@@ -21,17 +21,10 @@
 //! attention itself) or a mirrored buffer of `2·WINDOW` positions (double
 //! the memory, which is what a microcontroller has least of).
 
-mod store;
-
-use store::Ring;
-
-use crate::attention::default_scale;
-use crate::cache::attend_one;
+use super::Pair;
+use super::ring_buffer::{Halves, Ring};
 use crate::check;
 use crate::error::{Buffer, Error};
-
-/// The positions held, oldest first, as two slices of `[KVH][D]` tokens.
-type Halves<'a, const KVH: usize, const D: usize> = (&'a [[[f32; D]; KVH]], &'a [[[f32; D]; KVH]]);
 
 /// Sliding-window key/value cache: keeps the last `WINDOW` positions of
 /// `KVH` key/value heads of dimension `D` (inline, no heap); when full, each
@@ -74,12 +67,9 @@ type Halves<'a, const KVH: usize, const D: usize> = (&'a [[[f32; D]; KVH]], &'a 
 /// assert_eq!(ring.values(), (&[[[20.0]]][..], &[[[30.0]]][..]));
 /// ```
 pub struct RingKvCache<const WINDOW: usize, const KVH: usize, const D: usize> {
-    /// Keys; written in lock-step with `values` (same write index).
-    keys: Ring<WINDOW, KVH, D>,
-    /// Values.
-    values: Ring<WINDOW, KVH, D>,
-    /// The score scale; `None` is `1/√D`.
-    scale: Option<f32>,
+    /// Keys and values (written in lock-step: the same write index), and
+    /// the scale.
+    kv: Pair<Ring<WINDOW, KVH, D>>,
 }
 
 impl<const WINDOW: usize, const KVH: usize, const D: usize> Default
@@ -129,9 +119,7 @@ impl<const WINDOW: usize, const KVH: usize, const D: usize> RingKvCache<WINDOW, 
             crate::check::assert_heads::<WINDOW, KVH, KVH, D>();
         };
         RingKvCache {
-            keys: Ring::new(),
-            values: Ring::new(),
-            scale: None,
+            kv: Pair::new(Ring::new(), Ring::new()),
         }
     }
 
@@ -145,7 +133,7 @@ impl<const WINDOW: usize, const KVH: usize, const D: usize> RingKvCache<WINDOW, 
     #[inline]
     pub const fn with_scale(scale: f32) -> Self {
         let mut ring = Self::new();
-        ring.scale = Some(scale);
+        ring.kv.set_scale(scale);
         ring
     }
 
@@ -153,7 +141,7 @@ impl<const WINDOW: usize, const KVH: usize, const D: usize> RingKvCache<WINDOW, 
     #[must_use]
     #[inline]
     pub fn scale(&self) -> f32 {
-        self.scale.unwrap_or_else(|| default_scale(D))
+        self.kv.scale::<D>()
     }
 
     /// Positions held: the number pushed since creation or
@@ -161,21 +149,21 @@ impl<const WINDOW: usize, const KVH: usize, const D: usize> RingKvCache<WINDOW, 
     #[must_use]
     #[inline]
     pub fn len(&self) -> usize {
-        self.keys.len()
+        self.kv.keys.len()
     }
 
     /// `true` if no position is held.
     #[must_use]
     #[inline]
     pub fn is_empty(&self) -> bool {
-        self.keys.len() == 0
+        self.kv.keys.len() == 0
     }
 
     /// `true` once `WINDOW` positions are held: every push drops the oldest.
     #[must_use]
     #[inline]
     pub fn is_full(&self) -> bool {
-        self.keys.len() == WINDOW
+        self.kv.keys.len() == WINDOW
     }
 
     /// The window `WINDOW`.
@@ -188,8 +176,7 @@ impl<const WINDOW: usize, const KVH: usize, const D: usize> RingKvCache<WINDOW, 
     /// Forgets every position. O(1); nothing stale is ever read.
     #[inline]
     pub fn clear(&mut self) {
-        self.keys.clear();
-        self.values.clear();
+        self.kv.clear();
     }
 
     /// The keys held, oldest first, as two slices (the ring's storage from
@@ -206,22 +193,22 @@ impl<const WINDOW: usize, const KVH: usize, const D: usize> RingKvCache<WINDOW, 
     #[must_use]
     #[inline]
     pub fn keys(&self) -> Halves<'_, KVH, D> {
-        self.keys.as_slices()
+        self.kv.keys.as_slices()
     }
 
     /// The values held, oldest first, as two slices (as [`keys`](Self::keys)).
     #[must_use]
     #[inline]
     pub fn values(&self) -> Halves<'_, KVH, D> {
-        self.values.as_slices()
+        self.kv.values.as_slices()
     }
 
     /// Appends one position; when the ring is full the oldest position is
     /// dropped. Cannot fail.
     #[inline]
     pub fn push(&mut self, k: &[[f32; D]; KVH], v: &[[f32; D]; KVH]) {
-        self.keys.write(*k);
-        self.values.write(*v);
+        self.kv.keys.write(*k);
+        self.kv.values.write(*v);
     }
 
     /// Appends positions in order, as that many [`push`](Self::push)es (of a
@@ -256,19 +243,7 @@ impl<const WINDOW: usize, const KVH: usize, const D: usize> RingKvCache<WINDOW, 
         weights: Option<&mut [[f32; WINDOW]; H]>,
         lse: Option<&mut [f32; H]>,
     ) {
-        // Stored from the oldest on: the next write index once wrapped, 0
-        // before.
-        let start = self.keys.oldest();
-        attend_one::<WINDOW, H, KVH, D>(
-            self.keys.as_slice(),
-            self.values.as_slice(),
-            start,
-            self.scale(),
-            q,
-            out,
-            weights,
-            lse,
-        );
+        self.kv.attend::<WINDOW, H, KVH, D>(q, out, weights, lse);
     }
 
     /// One decode step: pushes the position (`k`, `v`), dropping the oldest
