@@ -48,7 +48,7 @@
 //! makes one prefill and a sequence of decode steps agree bit for bit, and
 //! the exact tests hold it.
 
-use crate::layout::{Problem, Query, Width};
+use crate::layout::{Fixed, Problem, Query, Width};
 use crate::simd::{self, TILE};
 use crate::softmax::Online;
 
@@ -56,10 +56,8 @@ mod decode;
 mod single;
 mod tiled;
 
-pub(crate) use decode::step as decode_step;
-
 /// Keys per block: one lane's worth of scores between two max updates.
-pub(crate) const BLOCK: usize = simd::LANES;
+pub(crate) const BLOCK: usize = simd::LANE_WIDTH;
 
 /// Fewest queries that go through the tile path together; fewer go one at
 /// a time (a tile costs the same whatever its number of queries).
@@ -68,11 +66,12 @@ const MIN_TILE: usize = 4;
 /// Decode queries that take the one-query path side by side.
 const SIDE_BY_SIDE: usize = 8;
 
-/// Whether full tiles take the lanes-across-queries path: only where `wide`
-/// has real SIMD lanes. On microcontrollers the lanes are plain arrays, so
-/// the tile's transposes buy nothing and its working set (about 1 KB of
-/// scores, weights and transposed queries) would triple the kernel's stack.
-pub(crate) const TILED: bool = simd::VECTOR;
+/// Whether the target has SIMD registers (`wide`'s lanes are real vectors),
+/// which sends full tiles through the lanes-across-queries path and decode
+/// steps through [`decode`]. On microcontrollers the lanes are plain arrays,
+/// so the tile buys nothing and its working set (about 1 KB of scores,
+/// weights and transposed queries) would triple the kernel's stack.
+const SIMD_REGISTERS: bool = simd::VECTOR;
 
 /// Runs causal attention on a checked problem, writing every output value.
 ///
@@ -85,7 +84,7 @@ pub(crate) fn run<W: Width>(p: &Problem<'_, W>, out: &mut [f32], mut lse: Option
     if nan_for_non_finite_scale(p.scale, out, lse.as_deref_mut()) {
         return;
     }
-    if !TILED {
+    if !SIMD_REGISTERS {
         // Microcontrollers: every query through the one-query path, one at a
         // time in row order (tiles would only hold eight queries' state on
         // the stack).
@@ -149,6 +148,63 @@ pub(crate) fn run<W: Width>(p: &Problem<'_, W>, out: &mut [f32], mut lse: Option
             };
             write_lse(&mut lse, rows, &states);
         }
+    }
+}
+
+/// Runs the kernel for `q_len = q.len() / (H·D)` queries that are the last
+/// positions of the cached keys and values (`keys[start..]` then
+/// `keys[..start]` in logical order: a ring's storage; 0 for a plain cache).
+/// The shape is valid by the `const` assertions of the callers and the
+/// lengths by construction (`keys.len() == values.len() ≥ q_len`), so the
+/// checked problem is always built; if it ever were not, `out` would be NaN
+/// rather than silently stale.
+#[inline(always)]
+pub(crate) fn run_positions<const H: usize, const KVH: usize, const D: usize>(
+    keys: &[[[f32; D]; KVH]],
+    values: &[[[f32; D]; KVH]],
+    start: usize,
+    scale: f32,
+    q: &[[f32; D]],
+    out: &mut [[f32; D]],
+    lse: Option<&mut [f32]>,
+) {
+    let q_len = q.len() / H;
+    let (k, v) = (keys.as_flattened(), values.as_flattened());
+    let (q, out) = (q.as_flattened(), out.as_flattened_mut());
+    match Problem::<Fixed<D>>::new(
+        q_len,
+        keys.len(),
+        H,
+        KVH,
+        D,
+        scale,
+        (q, k.as_flattened(), v.as_flattened()),
+        out.len(),
+    ) {
+        Ok(p) => run(&p.rotated(start), out, lse),
+        Err(_) => out.fill(f32::NAN),
+    }
+}
+
+/// One position's queries (`H` heads) over a cache's positions, stored
+/// from `start` on as in [`run_positions`]: [`decode`]'s step where the
+/// target has SIMD registers, else [`run_positions`]. The cache is not
+/// empty (the callers answer an empty one themselves).
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+pub(crate) fn step<const H: usize, const KVH: usize, const D: usize>(
+    keys: &[[[f32; D]; KVH]],
+    values: &[[[f32; D]; KVH]],
+    start: usize,
+    scale: f32,
+    q: &[[f32; D]; H],
+    out: &mut [[f32; D]; H],
+    lse: Option<&mut [f32; H]>,
+) {
+    if SIMD_REGISTERS {
+        decode::step::<H, KVH, D>(keys, values, start, scale, q, out, lse);
+    } else {
+        run_positions::<H, KVH, D>(keys, values, start, scale, q, out, lse.map(|l| &mut l[..]));
     }
 }
 

@@ -7,7 +7,7 @@ use core::num::NonZeroUsize;
 
 use crate::check::{self, Sizes};
 use crate::error::Error;
-use crate::simd::{Block, LANES};
+use crate::simd::{Block, LANE_WIDTH};
 
 /// The width of one head's row: known at compile time ([`Fixed`]) or at run
 /// time ([`Dynamic`]).
@@ -355,10 +355,10 @@ impl<'a, W: Width> KvHead<'a, W> {
     #[inline(always)]
     pub(crate) fn block(&self, start: usize, n: usize) -> Option<BlockRows<'a, W::Row>> {
         let (k0, v0) = self.at(start)?;
-        let mut keys = [k0; LANES];
-        let mut values = [v0; LANES];
+        let mut keys = [k0; LANE_WIDTH];
+        let mut values = [v0; LANE_WIDTH];
         // `at` returned rows, so `start < len`.
-        let n = n.min(LANES).min(self.len - start);
+        let n = n.min(LANE_WIDTH).min(self.len - start);
         let first = self.stored(start);
         let slots = keys.iter_mut().zip(values.iter_mut()).take(n);
         if first + n <= self.len {

@@ -49,7 +49,7 @@
 //! a fixed working set that does not grow with N: for a tile of L queries
 //! (SIMD targets; L = 16 with AVX-512F, 8 elsewhere) their running maxima
 //! and sums, a block of L×L scores and weights, their dimensions transposed
-//! and a block of key rows padded to the kept length (up to 128
+//! and a block of key rows copied out at the kept length (up to 128
 //! dimensions: about 12 KB of buffers at D = 64 with 16 lanes, counted from
 //! their sizes; longer rows go through the one-query path); for a lone query (decode steps, leftovers, every
 //! query on a microcontroller) one block of L scores. A cache's decode step
@@ -146,7 +146,7 @@
 //!   precision check) as an allowance of `2⁻¹²⁶/(4ε)·|vⱼ|` per key.
 //!
 //! # Hostile inputs: the edge-case table
-//! Every row is a test in `tests/edge_cases.rs` (padding in `tests/masks.rs`)
+//! Every row is a test in `tests/edge_cases.rs` (padding in `tests/padded.rs`)
 //! whose doc comment states the same behaviour. "Keeps its bits" means the
 //! result is bit-identical to a run without the hostile value.
 //!
@@ -342,8 +342,8 @@ pub mod entry;
 mod error;
 mod kernel;
 mod layout;
-mod mask;
 mod math;
+mod padded;
 pub mod reference;
 mod simd;
 mod softmax;
@@ -357,7 +357,7 @@ pub use attention::{
 pub use cache::{KvCache, RingKvCache};
 pub use dynamic::{Shape, causal_attention_dyn};
 pub use error::{Buffer, Error};
-pub use mask::causal_attention_padded;
+pub use padded::causal_attention_padded;
 pub use simd::LANE_NAME;
 pub use softmax::softmax;
 

@@ -26,10 +26,10 @@ use wide::{f32x16 as Lane, i32x16 as IntLane};
 mod exp;
 mod tile;
 
-pub(crate) use tile::{Lanes, QueryTile, TILE, pack, pv_block, scores_across_queries};
+pub(crate) use tile::{PerQuery, QueryTile, TILE, pack, pv_block, scores_across_queries};
 
 /// Number of `f32` values in one [`Lane`].
-pub(crate) const LANES: usize = if cfg!(target_feature = "avx512f") {
+pub(crate) const LANE_WIDTH: usize = if cfg!(target_feature = "avx512f") {
     16
 } else {
     8
@@ -68,20 +68,20 @@ pub const LANE_NAME: &str = if cfg!(target_feature = "avx512f") {
     "8 × f32, scalar"
 };
 
-/// A block of [`LANES`] rows (keys or values) of one head, in order; only
+/// A block of [`LANE_WIDTH`] rows (keys or values) of one head, in order; only
 /// the first `n` (an argument beside it) count. `R` is `[f32; D]` for a
 /// compile-time head dimension, so row lengths are constants, or `[f32]`.
-pub(crate) type Block<'a, R> = [&'a R; LANES];
+pub(crate) type Block<'a, R> = [&'a R; LANE_WIDTH];
 
 /// One block's scores (or weights) for one query, one key per lane.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Scores(Lane);
 
 /// Lane `j` holds `j` (to mask lanes past a block's length).
-const LANE_INDEX: [f32; LANES] = {
-    let mut index = [0.0; LANES];
+const LANE_INDEX: [f32; LANE_WIDTH] = {
+    let mut index = [0.0; LANE_WIDTH];
     let mut j = 0;
-    while j < LANES {
+    while j < LANE_WIDTH {
         index[j] = j as f32;
         j += 1;
     }
@@ -149,7 +149,7 @@ pub(crate) fn dot_blocks<R: ?Sized + AsRef<[f32]>, const H: usize>(
     keys: [&Block<'_, R>; H],
     scale: f32,
 ) -> [Scores; H] {
-    const HALVES: usize = LANES / 8;
+    const HALVES: usize = LANE_WIDTH / 8;
     let len = qs.iter().map(|q| q.as_ref().len()).min().unwrap_or(0);
     let mut acc = [[f32x8::ZERO; HALVES]; H];
     for c in 0..len / 8 {
@@ -188,7 +188,7 @@ pub(crate) fn dot_blocks<R: ?Sized + AsRef<[f32]>, const H: usize>(
     }
     let mut out = [Scores(Lane::ZERO); H];
     for (out, acc) in out.iter_mut().zip(acc) {
-        let mut scores = [0.0; LANES];
+        let mut scores = [0.0; LANE_WIDTH];
         for (s, a) in scores.as_chunks_mut::<8>().0.iter_mut().zip(acc) {
             *s = a.to_array();
         }
@@ -197,7 +197,7 @@ pub(crate) fn dot_blocks<R: ?Sized + AsRef<[f32]>, const H: usize>(
     out
 }
 
-/// `N`-value chunk `c` of `row` (zeros past its end, which only a padded
+/// `N`-value chunk `c` of `row` (zeros past its end, which only an unused
 /// slot of a block reaches).
 #[inline(always)]
 fn chunk<const N: usize>(row: &[f32], c: usize) -> [f32; N] {
@@ -228,7 +228,7 @@ pub(crate) fn dot_block<R: ?Sized + AsRef<[f32]>>(
         // Scalar lanes: the same chain, one key at a time (`mul_add` of
         // scalar lanes is `q·k + s`, two roundings, as here).
         let q = q.as_ref();
-        let mut scores = [0.0; LANES];
+        let mut scores = [0.0; LANE_WIDTH];
         // `n` keys, a run-time count: the loop stays a loop (unrolled it
         // would be most of the kernel's code on a microcontroller).
         for (score, k) in scores.iter_mut().zip(keys).take(n) {
@@ -256,7 +256,7 @@ pub(crate) fn axpy_block<R: ?Sized + AsRef<[f32]> + AsMut<[f32]>>(
     values: &Block<'_, R>,
     n: usize,
 ) {
-    let n = n.min(LANES);
+    let n = n.min(LANE_WIDTH);
     if VECTOR {
         // One test per block on SIMD lanes; the rare block that holds a
         // masked key goes key by key, so the common one stays straight-line.
@@ -271,13 +271,13 @@ pub(crate) fn axpy_block<R: ?Sized + AsRef<[f32]> + AsMut<[f32]>>(
     let read = |s: f32| VECTOR || s != f32::NEG_INFINITY;
     let (p, s) = (p.0.to_array(), scores.0.to_array());
     let acc = acc.as_mut();
-    let whole = acc.len() / LANES;
-    let (acc_lanes, acc_tail) = acc.as_chunks_mut::<LANES>();
+    let whole = acc.len() / LANE_WIDTH;
+    let (acc_lanes, acc_tail) = acc.as_chunks_mut::<LANE_WIDTH>();
     for (c, a) in acc_lanes.iter_mut().enumerate() {
         let mut sum = Lane::from(*a);
         // A full block as a loop of constant length unrolls on SIMD targets;
         // where lanes are plain arrays that copy would only double the code.
-        if n == LANES && VECTOR {
+        if n == LANE_WIDTH && VECTOR {
             for (&pj, v) in p.iter().zip(values) {
                 sum = Lane::splat(pj).mul_add(Lane::from(chunk(v.as_ref(), c)), sum);
             }
@@ -293,17 +293,17 @@ pub(crate) fn axpy_block<R: ?Sized + AsRef<[f32]> + AsMut<[f32]>>(
     if !acc_tail.is_empty() {
         for ((&pj, &sj), v) in p.iter().zip(&s).zip(values).take(n) {
             if read(sj) {
-                let v_tail = v.as_ref().get(whole * LANES..).unwrap_or_default();
+                let v_tail = v.as_ref().get(whole * LANE_WIDTH..).unwrap_or_default();
                 axpy_tail(acc_tail, pj, v_tail);
             }
         }
     }
 }
 
-/// Bits `0..n` set (`n ≤ LANES`): every one of a block's first `n` keys.
+/// Bits `0..n` set (`n ≤ LANE_WIDTH`): every one of a block's first `n` keys.
 #[inline(always)]
 fn first_keys(n: usize) -> u32 {
-    (1u32 << n.min(LANES)) - 1
+    (1u32 << n.min(LANE_WIDTH)) - 1
 }
 
 /// [`axpy_block`] over the keys of `weighed` (bit `j` for key `j`) only:
@@ -324,12 +324,12 @@ fn axpy_weighed<R: ?Sized + AsRef<[f32]> + AsMut<[f32]>>(
     }
 }
 
-/// `acc[i] += p · x[i]` over the common length: [`LANES`] at a time (fused
+/// `acc[i] += p · x[i]` over the common length: [`LANE_WIDTH`] at a time (fused
 /// where the target has FMA), then [`axpy_tail`] on the rest.
 #[inline(always)]
 pub(crate) fn axpy(acc: &mut [f32], p: f32, x: &[f32]) {
     axpy_lanes(acc, p, x);
-    let whole = acc.len() / LANES * LANES;
+    let whole = acc.len() / LANE_WIDTH * LANE_WIDTH;
     let acc_tail = acc.get_mut(whole..).unwrap_or_default();
     axpy_tail(acc_tail, p, x.get(whole..).unwrap_or_default());
 }
@@ -337,15 +337,15 @@ pub(crate) fn axpy(acc: &mut [f32], p: f32, x: &[f32]) {
 /// The whole lanes of [`axpy`] (the values before its tail).
 #[inline(always)]
 fn axpy_lanes(acc: &mut [f32], p: f32, x: &[f32]) {
-    let (acc_lanes, _) = acc.as_chunks_mut::<LANES>();
-    let (x_lanes, _) = x.as_chunks::<LANES>();
+    let (acc_lanes, _) = acc.as_chunks_mut::<LANE_WIDTH>();
+    let (x_lanes, _) = x.as_chunks::<LANE_WIDTH>();
     let pv = Lane::splat(p);
     for (a, x) in acc_lanes.iter_mut().zip(x_lanes) {
         *a = pv.mul_add(Lane::from(*x), Lane::from(*a)).to_array();
     }
 }
 
-/// The part of [`axpy`] past the last whole lane (fewer than [`LANES`]
+/// The part of [`axpy`] past the last whole lane (fewer than [`LANE_WIDTH`]
 /// values): 8-value steps while 8 or more remain (only with 16 lanes), then
 /// one 4-value step, then scalars (not fused). Every path of the kernel
 /// updates these values through this one function, so each value is always
@@ -381,7 +381,7 @@ pub(crate) fn exp_one(x: f32) -> f32 {
 /// `acc[i] *= alpha`.
 #[inline(always)]
 pub(crate) fn scale(acc: &mut [f32], alpha: f32) {
-    let (lanes, tail) = acc.as_chunks_mut::<LANES>();
+    let (lanes, tail) = acc.as_chunks_mut::<LANE_WIDTH>();
     let av = Lane::splat(alpha);
     for a in lanes {
         *a = (Lane::from(*a) * av).to_array();
@@ -395,7 +395,7 @@ pub(crate) fn scale(acc: &mut [f32], alpha: f32) {
 /// correctly rounded.
 #[inline(always)]
 pub(crate) fn div(acc: &mut [f32], d: f32) {
-    let (lanes, tail) = acc.as_chunks_mut::<LANES>();
+    let (lanes, tail) = acc.as_chunks_mut::<LANE_WIDTH>();
     let dv = Lane::splat(d);
     for a in lanes {
         *a = (Lane::from(*a) / dv).to_array();
@@ -411,7 +411,7 @@ pub(crate) fn div(acc: &mut [f32], d: f32) {
 /// (up to the sign of a zero maximum).
 #[inline(always)]
 pub(crate) fn max(x: &[f32]) -> f32 {
-    let (lanes, tail) = x.as_chunks::<LANES>();
+    let (lanes, tail) = x.as_chunks::<LANE_WIDTH>();
     let mut m = Lane::splat(f32::NEG_INFINITY);
     for l in lanes {
         m = m.max(Lane::from(*l));

@@ -35,7 +35,6 @@ pub use ring::RingKvCache;
 use crate::attention::default_scale;
 use crate::check::assert_heads;
 use crate::kernel;
-use crate::layout::{Fixed, Problem};
 use crate::reference::score;
 use crate::softmax::softmax_slice;
 
@@ -132,43 +131,8 @@ impl<S> Pair<S> {
     }
 }
 
-/// Runs the kernel for `q_len = q.len() / (H·D)` queries that are the last
-/// positions of the cached keys and values (`keys[start..]` then
-/// `keys[..start]` in logical order: a ring's storage; 0 for a plain cache).
-/// The shape is valid by the `const` assertions of the callers and the
-/// lengths by construction (`keys.len() == values.len() ≥ q_len`), so the
-/// checked problem is always built; if it ever were not, `out` would be NaN
-/// rather than silently stale.
-#[inline(always)]
-pub(super) fn run_cached<const H: usize, const KVH: usize, const D: usize>(
-    keys: &[[[f32; D]; KVH]],
-    values: &[[[f32; D]; KVH]],
-    start: usize,
-    scale: f32,
-    q: &[[f32; D]],
-    out: &mut [[f32; D]],
-    lse: Option<&mut [f32]>,
-) {
-    let q_len = q.len() / H;
-    let (k, v) = (keys.as_flattened(), values.as_flattened());
-    let (q, out) = (q.as_flattened(), out.as_flattened_mut());
-    match Problem::<Fixed<D>>::new(
-        q_len,
-        keys.len(),
-        H,
-        KVH,
-        D,
-        scale,
-        (q, k.as_flattened(), v.as_flattened()),
-        out.len(),
-    ) {
-        Ok(p) => kernel::run(&p.rotated(start), out, lse),
-        Err(_) => out.fill(f32::NAN),
-    }
-}
-
 /// One position's queries over a cache's keys and values (stored from
-/// `start` on, as in [`run_cached`]): the body of [`Pair::attend`].
+/// `start` on, as in [`kernel::run_positions`]): the body of [`Pair::attend`].
 /// `N` is the weights' row length (the capacity).
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
@@ -189,10 +153,8 @@ fn attend_one<const N: usize, const H: usize, const KVH: usize, const D: usize>(
         if let Some(lse) = lse.as_deref_mut() {
             lse.fill(f32::NEG_INFINITY);
         }
-    } else if kernel::TILED {
-        kernel::decode_step::<H, KVH, D>(keys, values, start, scale, q, out, lse.as_deref_mut());
     } else {
-        run_cached::<H, KVH, D>(keys, values, start, scale, q, out, lse.map(|l| &mut l[..]));
+        kernel::step::<H, KVH, D>(keys, values, start, scale, q, out, lse);
     }
     if let Some(weights) = weights {
         let start = start.min(keys.len());

@@ -16,9 +16,10 @@
 //! - `extend_from_slice` checks the capacity before it copies anything,
 //!   which is the all-or-nothing append the cache promises.
 
-use super::{Pair, run_cached};
+use super::Pair;
 use crate::check::{self, assert_heads};
 use crate::error::{Buffer, Error};
+use crate::kernel;
 
 /// Key/value cache of fixed capacity for incremental (token by token)
 /// attention: up to `CAP` positions of `KVH` key/value heads of dimension
@@ -343,7 +344,7 @@ impl<const CAP: usize, const KVH: usize, const D: usize> KvCache<CAP, KVH, D> {
         )?;
         self.check_append(n, v.len())?;
         self.append(k, v);
-        run_cached::<H, KVH, D>(
+        kernel::run_positions::<H, KVH, D>(
             &self.kv.keys,
             &self.kv.values,
             0,

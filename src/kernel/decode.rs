@@ -88,8 +88,7 @@ fn gather<'a, T>(
 }
 
 /// One decode step over a cache of compile-time shape, on targets with
-/// SIMD lanes ([`TILED`](super::TILED); the callers send other targets
-/// through [`run`](super::run)): query head `h` of `q` (key/value head
+/// SIMD registers ([`super::step`] chooses): query head `h` of `q` (key/value head
 /// `h / (H / KVH)`) over the cached positions, stored from `start` on as in
 /// [`blocks`] (a ring's oldest first; `0` for a plain cache); writes `out`
 /// and, with `lse`, head `h`'s log-sum-exp to `lse[h]`. `H` is a multiple

@@ -2,7 +2,7 @@
 //! the recipe both paths follow).
 
 use crate::layout::{KvHead, Query, Width};
-use crate::simd::{self, Lanes, QueryTile, TILE};
+use crate::simd::{self, PerQuery, QueryTile, TILE};
 use crate::softmax::Online;
 
 use super::{BLOCK, single};
@@ -64,8 +64,8 @@ fn attend_kept<W: Width, const KEPT: usize>(
         *row = q.as_ref().map(|q| q.q);
     }
     let queries = QueryTile::<KEPT>::new(&rows);
-    let mut m = Lanes::splat(f32::NEG_INFINITY);
-    let mut l = Lanes::splat(0.0);
+    let mut m = PerQuery::splat(f32::NEG_INFINITY);
+    let mut l = PerQuery::splat(0.0);
     // The score microkernel takes key rows of a constant length (`KEPT`);
     // shorter rows are copied into these first. (Value rows are read where
     // they are: the value update takes rows of any length.)
@@ -120,20 +120,20 @@ fn attend_kept<W: Width, const KEPT: usize>(
             for (l, &s) in lanes.iter_mut().zip(&seen) {
                 *l = s as f32;
             }
-            let lanes = Lanes::from_array(lanes);
+            let lanes = PerQuery::from_array(lanes);
             for (j, s) in scores.iter_mut().enumerate() {
                 *s = s.masked(j, &lanes);
             }
         }
         let block_max = scores
             .iter()
-            .fold(Lanes::splat(f32::NEG_INFINITY), |b, &s| b.max_with(s));
+            .fold(PerQuery::splat(f32::NEG_INFINITY), |b, &s| b.max_with(s));
         // Lanes whose maximum grows, the ones that start (their first score
         // above `-inf`: `m = -inf`, `α = exp(-inf) = 0`) among them.
         let grow = block_max.gt(m);
         if grow.any() {
             let fresh = m.is_neg_inf();
-            let alpha = Lanes::splat(1.0).select(grow, m.sub(block_max).exp());
+            let alpha = PerQuery::splat(1.0).select(grow, m.sub(block_max).exp());
             l = l.mul(alpha);
             let alphas = alpha.to_array();
             for (t, (q, a)) in tile.iter_mut().zip(alphas).enumerate() {

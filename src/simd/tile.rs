@@ -1,7 +1,7 @@
 //! Lanes across queries: the register-blocked path of the kernel.
 //!
 //! A full tile is [`TILE`] queries, one vector of lanes; lane `t` of a
-//! [`Lanes`] value belongs to query `t`. Scores of the tile against a block
+//! [`PerQuery`] value belongs to query `t`. Scores of the tile against a block
 //! of keys are one such value per key, so the running maximum, the rescale
 //! factors, the weights and the running sums of the whole tile are plain
 //! lane-wise operations: no horizontal reduction anywhere in the loop.
@@ -10,40 +10,40 @@
 //! in the one-query path (`Scores`, lanes across keys): that is what makes a
 //! query's result independent of the path that computed it.
 
-use super::{LANES, Lane, axpy_lanes, axpy_tail, chunk, exp};
+use super::{LANE_WIDTH, Lane, axpy_lanes, axpy_tail, chunk, exp};
 
 /// Vectors of lanes per tile.
 const VECTORS: usize = 1;
 
 /// Queries per tile: one vector of lanes.
-pub(crate) const TILE: usize = VECTORS * LANES;
+pub(crate) const TILE: usize = VECTORS * LANE_WIDTH;
 
 /// Lanes of each of four rows that the value update keeps in registers:
 /// 16 accumulators where the build has 32 vector registers (AVX-512), 8
 /// where it has 16 (AVX2; 16 would spill).
-const ROW_LANES: usize = if LANES == 16 { 4 } else { 2 };
+const ROW_LANES: usize = if LANE_WIDTH == 16 { 4 } else { 2 };
 
 /// Keys whose scores the microkernel keeps in registers at once: a whole
 /// block, one accumulator per key (16 of the 32 vector registers with
 /// AVX-512, 8 of 16 with AVX2).
-const KEYS_AT_ONCE: usize = if LANES == 16 { 16 } else { 8 };
+const KEYS_AT_ONCE: usize = if LANE_WIDTH == 16 { 16 } else { 8 };
 
 /// One value per query of a full tile.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct Lanes([Lane; VECTORS]);
+pub(crate) struct PerQuery([Lane; VECTORS]);
 
-impl Lanes {
+impl PerQuery {
     /// Every lane `x`.
     #[inline(always)]
-    pub(crate) fn splat(x: f32) -> Lanes {
-        Lanes([Lane::splat(x); VECTORS])
+    pub(crate) fn splat(x: f32) -> PerQuery {
+        PerQuery([Lane::splat(x); VECTORS])
     }
 
     /// The lanes as an array (lane `t` at index `t`).
     #[inline(always)]
     pub(crate) fn to_array(self) -> [f32; TILE] {
         let mut out = [0.0; TILE];
-        for (chunk, v) in out.as_chunks_mut::<LANES>().0.iter_mut().zip(self.0) {
+        for (chunk, v) in out.as_chunks_mut::<LANE_WIDTH>().0.iter_mut().zip(self.0) {
             *chunk = v.to_array();
         }
         out
@@ -51,58 +51,58 @@ impl Lanes {
 
     /// Lane-wise `f(self, other)`.
     #[inline(always)]
-    fn zip(self, other: Lanes, f: impl Fn(Lane, Lane) -> Lane) -> Lanes {
+    fn zip(self, other: PerQuery, f: impl Fn(Lane, Lane) -> Lane) -> PerQuery {
         let mut out = self.0;
         for (o, b) in out.iter_mut().zip(other.0) {
             *o = f(*o, b);
         }
-        Lanes(out)
+        PerQuery(out)
     }
 
     /// Lane-wise `self − other`.
     #[inline(always)]
-    pub(crate) fn sub(self, other: Lanes) -> Lanes {
+    pub(crate) fn sub(self, other: PerQuery) -> PerQuery {
         self.zip(other, |a, b| a - b)
     }
 
     /// Lane-wise `self · other`.
     #[inline(always)]
-    pub(crate) fn mul(self, other: Lanes) -> Lanes {
+    pub(crate) fn mul(self, other: PerQuery) -> PerQuery {
         self.zip(other, |a, b| a * b)
     }
 
     /// Lane-wise `self + other`.
     #[inline(always)]
-    pub(crate) fn add(self, other: Lanes) -> Lanes {
+    pub(crate) fn add(self, other: PerQuery) -> PerQuery {
         self.zip(other, |a, b| a + b)
     }
 
     /// Lane-wise maximum of the running maximum `self` (never NaN) and a
     /// score: a NaN score is ignored, as `simd::max` ignores it.
     #[inline(always)]
-    pub(crate) fn max_with(self, score: Lanes) -> Lanes {
+    pub(crate) fn max_with(self, score: PerQuery) -> PerQuery {
         self.zip(score, |a, b| a.max(b))
     }
 
     /// Lane-wise softmax exp (argument `≤ 0` or NaN): the same function as
     /// the one-query path's weights.
     #[inline(always)]
-    pub(crate) fn exp(self) -> Lanes {
+    pub(crate) fn exp(self) -> PerQuery {
         let mut out = self.0;
         for o in out.iter_mut() {
             *o = exp::exp_nonpositive(*o);
         }
-        Lanes(out)
+        PerQuery(out)
     }
 
     /// NaN lanes kept, every other lane `+0.0` (as `Scores::nan_or_zero`).
     #[inline(always)]
-    pub(crate) fn nan_or_zero(self) -> Lanes {
+    pub(crate) fn nan_or_zero(self) -> PerQuery {
         let mut out = self.0;
         for o in out.iter_mut() {
             *o = o.is_nan().select(*o, Lane::ZERO);
         }
-        Lanes(out)
+        PerQuery(out)
     }
 
     /// Lanes that are `-inf`.
@@ -115,26 +115,26 @@ impl Lanes {
         Mask(out)
     }
 
-    /// Lanes where `self > other`, as a mask for [`Lanes::select`].
+    /// Lanes where `self > other`, as a mask for [`PerQuery::select`].
     #[inline(always)]
-    pub(crate) fn gt(self, other: Lanes) -> Mask {
+    pub(crate) fn gt(self, other: PerQuery) -> Mask {
         Mask(self.zip(other, |a, b| a.simd_gt(b)).0)
     }
 
     /// `mask ? if_true : self`, lane by lane.
     #[inline(always)]
-    pub(crate) fn select(self, mask: Mask, if_true: Lanes) -> Lanes {
+    pub(crate) fn select(self, mask: Mask, if_true: PerQuery) -> PerQuery {
         let mut out = self.0;
         for ((o, m), t) in out.iter_mut().zip(mask.0).zip(if_true.0) {
             *o = m.select(t, *o);
         }
-        Lanes(out)
+        PerQuery(out)
     }
 
     /// Lanes `t` with `j < seen[t]` kept, the others `-inf`: key `j` of a
     /// block, for queries that see `seen[t]` keys of it.
     #[inline(always)]
-    pub(crate) fn masked(self, j: usize, seen: &Lanes) -> Lanes {
+    pub(crate) fn masked(self, j: usize, seen: &PerQuery) -> PerQuery {
         let j = Lane::splat(j as f32);
         self.zip(*seen, |s, seen| {
             j.simd_lt(seen).select(s, Lane::splat(f32::NEG_INFINITY))
@@ -145,22 +145,22 @@ impl Lanes {
     #[inline(always)]
     pub(crate) fn lane(&self, t: usize) -> f32 {
         self.0
-            .get(t / LANES)
-            .map_or(0.0, |v| v.as_array()[t % LANES])
+            .get(t / LANE_WIDTH)
+            .map_or(0.0, |v| v.as_array()[t % LANE_WIDTH])
     }
 
     /// The lanes from an array (lane `t` from index `t`).
     #[inline(always)]
-    pub(crate) fn from_array(values: [f32; TILE]) -> Lanes {
+    pub(crate) fn from_array(values: [f32; TILE]) -> PerQuery {
         let mut lanes = [Lane::ZERO; VECTORS];
-        for (lane, chunk) in lanes.iter_mut().zip(values.as_chunks::<LANES>().0) {
+        for (lane, chunk) in lanes.iter_mut().zip(values.as_chunks::<LANE_WIDTH>().0) {
             *lane = Lane::from(*chunk);
         }
-        Lanes(lanes)
+        PerQuery(lanes)
     }
 }
 
-/// A lane mask from a comparison of [`Lanes`].
+/// A lane mask from a comparison of [`PerQuery`].
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Mask([Lane; VECTORS]);
 
@@ -170,7 +170,7 @@ impl Mask {
     pub(crate) fn bits(self) -> u64 {
         let mut bits = 0;
         for (v, m) in self.0.iter().enumerate() {
-            bits |= u64::from(m.to_bitmask()) << (v * LANES);
+            bits |= u64::from(m.to_bitmask()) << (v * LANE_WIDTH);
         }
         bits
     }
@@ -223,7 +223,7 @@ impl<const KEPT: usize> QueryTile<KEPT> {
                     *lane = q.as_ref().get(d).copied().unwrap_or(0.0);
                 }
             }
-            *dim = Lanes::from_array(lanes).0;
+            *dim = PerQuery::from_array(lanes).0;
         }
         QueryTile { dims, len }
     }
@@ -238,12 +238,12 @@ pub(crate) fn pack<R: ?Sized + AsRef<[f32]>, const KEPT: usize, const B: usize>(
 ) {
     for (dst, row) in buffer.iter_mut().zip(rows) {
         let row = row.as_ref();
-        let (row_lanes, row_tail) = row.as_chunks::<LANES>();
-        let (dst_lanes, _) = dst.as_chunks_mut::<LANES>();
+        let (row_lanes, row_tail) = row.as_chunks::<LANE_WIDTH>();
+        let (dst_lanes, _) = dst.as_chunks_mut::<LANE_WIDTH>();
         for (a, b) in dst_lanes.iter_mut().zip(row_lanes) {
             *a = *b;
         }
-        let done = row_lanes.len() * LANES;
+        let done = row_lanes.len() * LANE_WIDTH;
         let rest = dst.get_mut(done..).unwrap_or_default();
         for (a, b) in rest.iter_mut().zip(row_tail) {
             *a = *b;
@@ -265,8 +265,8 @@ pub(crate) fn scores_across_queries<const KEPT: usize, const B: usize>(
     tile: &QueryTile<KEPT>,
     keys: &[&[f32; KEPT]; B],
     scale: f32,
-) -> [Lanes; B] {
-    let mut scores = [Lanes::splat(0.0); B];
+) -> [PerQuery; B] {
+    let mut scores = [PerQuery::splat(0.0); B];
     let scale = Lane::splat(scale);
     let (groups, _) = scores.as_chunks_mut::<KEYS_AT_ONCE>();
     let (key_groups, _) = keys.as_chunks::<KEYS_AT_ONCE>();
@@ -277,7 +277,7 @@ pub(crate) fn scores_across_queries<const KEPT: usize, const B: usize>(
             for v in a.iter_mut() {
                 *v *= scale;
             }
-            *s = Lanes(a);
+            *s = PerQuery(a);
         }
     }
     scores
@@ -316,12 +316,12 @@ fn score_chains<const KEPT: usize>(
 #[inline(always)]
 pub(crate) fn pv_block<R: ?Sized + AsMut<[f32]>, V: ?Sized + AsRef<[f32]>, const B: usize>(
     outs: &mut [&mut R],
-    p: &[Lanes; B],
+    p: &[PerQuery; B],
     values: &[&V; B],
     seen: &[usize; TILE],
 ) {
     let len = values[0].as_ref().len();
-    let whole = len / LANES;
+    let whole = len / LANE_WIDTH;
     let (groups, rest) = outs.as_chunks_mut::<4>();
     let mut seen_by = seen.iter().copied();
     for (g, group) in groups.iter_mut().enumerate() {
@@ -340,11 +340,14 @@ pub(crate) fn pv_block<R: ?Sized + AsMut<[f32]>, V: ?Sized + AsRef<[f32]>, const
         let n = seen_by.next().unwrap_or(0);
         pv_rows::<R, V, B, 1>(core::array::from_mut(out), g, i, whole, n, p, values);
     }
-    if whole * LANES < len {
+    if whole * LANE_WIDTH < len {
         for ((t, out), &n) in outs.iter_mut().enumerate().zip(seen) {
-            let out_tail = out.as_mut().get_mut(whole * LANES..).unwrap_or_default();
+            let out_tail = out
+                .as_mut()
+                .get_mut(whole * LANE_WIDTH..)
+                .unwrap_or_default();
             for (v, w) in values.iter().zip(p).take(n) {
-                let v_tail = v.as_ref().get(whole * LANES..).unwrap_or_default();
+                let v_tail = v.as_ref().get(whole * LANE_WIDTH..).unwrap_or_default();
                 axpy_tail(out_tail, w.lane(t), v_tail);
             }
         }
@@ -361,7 +364,7 @@ fn pv_rows<R: ?Sized + AsMut<[f32]>, V: ?Sized + AsRef<[f32]>, const B: usize, c
     lane: usize,
     whole: usize,
     n: usize,
-    weights: &[Lanes; B],
+    weights: &[PerQuery; B],
     values: &[&V; B],
 ) {
     if n == 0 {
@@ -397,7 +400,7 @@ fn pv_micro<
     lane: usize,
     c: usize,
     n: usize,
-    weights: &[Lanes; B],
+    weights: &[PerQuery; B],
     values: &[&V; B],
 ) {
     let mut acc = [[Lane::ZERO; C]; Q];
@@ -410,12 +413,12 @@ fn pv_micro<
         // Lanes `4g + lane..4g + lane + Q` of key `j`'s weights (four
         // lanes never straddle two vectors).
         let first = 4 * g + lane;
-        let Some(w) = w.0.get(first / LANES) else {
+        let Some(w) = w.0.get(first / LANE_WIDTH) else {
             continue;
         };
         let Some(w) = w
             .as_array()
-            .get(first % LANES..)
+            .get(first % LANE_WIDTH..)
             .and_then(|w| w.first_chunk::<Q>())
         else {
             continue;
@@ -424,9 +427,9 @@ fn pv_micro<
         // one per lane).
         let (lanes, _) = v
             .as_ref()
-            .get(c * LANES..)
+            .get(c * LANE_WIDTH..)
             .unwrap_or_default()
-            .as_chunks::<LANES>();
+            .as_chunks::<LANE_WIDTH>();
         let Some(lanes) = lanes.first_chunk::<C>() else {
             continue;
         };
@@ -442,7 +445,7 @@ fn pv_micro<
         }
     }
     for (a, out) in acc.iter().zip(rows.iter_mut()) {
-        let (chunks, _) = out.as_mut().as_chunks_mut::<LANES>();
+        let (chunks, _) = out.as_mut().as_chunks_mut::<LANE_WIDTH>();
         for (i, l) in a.iter().enumerate() {
             if let Some(dst) = chunks.get_mut(c + i) {
                 *dst = l.to_array();

@@ -1,5 +1,5 @@
 //! Padded batches: `causal_attention_padded` (and the reference's, which
-//! shares its split and checks).
+//! shares its checks, not its split).
 //!
 //! - a padded query row (position `≥ valid_lens[b]`) is exactly `+0.0`, so a
 //!   sequence of valid length 0 is all zeros: a row that sees no key gives 0;
@@ -16,7 +16,7 @@ use microattn::strategies::{Fill, HEAD_DIMS, HEAD_GROUPS, fixed_fill};
 use microattn::{Buffer, Error, Shape, causal_attention_dyn, causal_attention_padded};
 use proptest::prelude::*;
 
-const REGRESSIONS: &str = "proptest-regressions/masks.txt";
+const REGRESSIONS: &str = "proptest-regressions/padded.txt";
 
 /// A padded batch: `batch` sequences of `shape`, each valid up to its
 /// length, the padding filled as `pad` says.
