@@ -1,13 +1,10 @@
-//! The accuracy contract, for every public kernel, against the f64 oracle
-//! (`common::contract`): the a-priori bound, value by value
-//! (`reference::error_bound`, `check_error_bound`), and the precision check
-//!
-//! `max|out − ref64| ≤ 4·max|naive32 − ref64| + 4ε·max mass64`
-//!
-//! (`reference::check_contract_with_mass`, with `mass64` the oracle's
-//! `Σⱼ wⱼ·|vⱼ|`; naive32 is the textbook function of the same name run in
-//! f32). The weights and softmax, bit-identical to the reference's, are held
-//! to the precision check's `max|ref64|` form, `check_contract`. The runtime API is held to it on the whole grid
+//! The accuracy contract (stated in `reference::error_bound` and
+//! `reference::check_contract_with_mass`), for every public kernel, against
+//! the f64 oracle (`common::contract`): the a-priori bound value by value,
+//! and the precision check against the naive f32 reference's own error. The
+//! weights and softmax, bit-identical to the reference's, are held to the
+//! precision check's `max|ref64|` form, `check_contract`. The runtime API is
+//! held to it on the whole grid
 //! (`strategies::grid`), the fixed-size functions on a set of instances that
 //! uses every N, every D and every `(H, KVH)` of the grid, each with ordinary
 //! entries and with large ones (scores up to ±1e4).

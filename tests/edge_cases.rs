@@ -30,8 +30,8 @@ fn fast_within_contract(c: &Case) -> Vec<f32> {
     run(FAST, c)
 }
 
-/// The contract's bound in its `|ref64|` form for case `x` with oracle `r`:
-/// `4·max|naive32 − r| + 4ε·max|r|`.
+/// The precision check's bound in its `|ref64|` form
+/// (`reference::check_contract`) for case `x` with oracle `r`.
 fn ref_bound(x: &Case, r: &[f64]) -> f64 {
     let naive = run(NAIVE, x);
     let err = naive
@@ -552,7 +552,7 @@ fn subnormal_inputs_are_ordinary_numbers() {
 /// it were kept) and the winner's `v` at 0, the output is exactly 0, in
 /// either order of the two keys.
 ///
-/// Depends on the softmax-specialised exp (issue 3); with `wide`'s exp
+/// Depends on the softmax-specialised exp (`simd::exp`); with `wide`'s exp
 /// (which returns subnormals down to about 1e-44) this test fails.
 #[test]
 fn weights_below_the_smallest_normal_flush_to_zero() {

@@ -147,10 +147,9 @@ fn flushed_subnormal_weight_moves_the_row_less_than_min_positive() {
 }
 
 /// **Finding of the `cache` fuzz target** (examples/fuzz/fuzz_targets/cache.rs,
-/// first seen through `KvCache::step`, same kernel as here): the accuracy
-/// contract as `check_contract_with_mass` states it,
-/// `4·max|naive32 − ref64| + 4ε·max mass64`, has no term for the weights the
-/// kernel flushes to 0. Here the error is `8.2e-40` and the bound `1.2e-45`
+/// first seen through `KvCache::step`, same kernel as here): the precision
+/// check (`check_contract_with_mass`) had no term for the weights the kernel
+/// flushes to 0. Here the error is `8.2e-40` and the bound `1.2e-45`
 /// (the reference is nearly exact and the mass is itself `8.2e-40`), so the
 /// check rejected the kernel's documented behaviour. Fixed: the mass
 /// (`reference::attention_mass_f64`) carries a flush allowance of
@@ -169,7 +168,7 @@ fn contract_allows_flushed_subnormal_weights() {
 /// lower, values ≈ 67.45 and one of 0.26. The kernel's unnormalised sum
 /// rounds at the values' magnitude, 6.5 ULP off the oracle in the default
 /// (SSE2) build, where the textbook happened to land within 0.9 ULP: the
-/// precision check, `4·max|naive32 − ref64| + 4ε·max mass64`, rejected a
+/// precision check (`check_contract_with_mass`) rejected a
 /// kernel whose error is of the size any summation order can make. So the
 /// fuzz targets hold the kernels to the a-priori bound
 /// (`reference::error_bound`), which every correct order meets, and the
