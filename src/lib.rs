@@ -36,6 +36,9 @@
 //!   the same tokens) and [`RingKvCache`] (sliding window of the last
 //!   `WINDOW` positions), both without heap (sizes under [`KvCache`]'s
 //!   [Memory](KvCache#memory)).
+//! - Alignment: with fewer queries than keys, the queries are the last
+//!   positions (bottom-right, stated once in [`Shape`]); a cache's prefill
+//!   and decode steps place their queries by the same rule.
 //! - [`entry`]: never-inlined instantiations for the common shapes, easy to
 //!   find in a profile or a disassembly.
 //! - [`reference`](mod@reference): the textbook version of each of these, the executable
