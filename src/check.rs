@@ -63,10 +63,11 @@ pub(crate) fn shape(
     let heads_nz = nz(heads, "heads")?;
     let kv_heads_nz = nz(kv_heads, "kv_heads")?;
     let head_dim_nz = nz(head_dim, "head_dim")?;
-    if !heads.is_multiple_of(kv_heads) {
+    // By the non-zero types, neither `%` nor `/` can divide by zero.
+    if heads % kv_heads_nz != 0 {
         return Err(Error::HeadsNotMultiple { heads, kv_heads });
     }
-    let group = nz(heads / kv_heads, "heads")?;
+    let group = nz(heads / kv_heads_nz, "heads")?;
     if q_len > kv_len {
         return Err(Error::QueryLongerThanKeys { q_len, kv_len });
     }

@@ -170,7 +170,7 @@ fn softmax_weighted_map<'a, T: Real>(
 fn run<T: Real>(s: &Sizes, window: Option<usize>, qkv: (&[f32], &[f32], &[f32]), out: &mut [T]) {
     let scale = T::from_f32(s.scale);
     for_each_row(s, qkv, out, |q, keys, values, out| {
-        let skip = window.map_or(0, |w| keys.len().saturating_sub(w));
+        let skip = window.map_or(0, |w| keys.remaining().saturating_sub(w));
         let scores = keys.skip(skip).map(|k| dot::<T>(q, k) * scale);
         softmax_weighted_sum(scores, values.skip(skip), out);
     });

@@ -70,6 +70,12 @@ pub(super) struct HeadRows<'a> {
 }
 
 impl<'a> HeadRows<'a> {
+    /// Rows not yet read. (An inherent method: `ExactSizeIterator::len`
+    /// asserts, and the reference is in the no-panic proof.)
+    pub(super) fn remaining(&self) -> usize {
+        self.end.saturating_sub(self.next)
+    }
+
     fn new(flat: &'a [f32], heads: usize, head: usize, d: usize, end: usize) -> Self {
         Self {
             flat,
@@ -93,14 +99,7 @@ impl<'a> Iterator for HeadRows<'a> {
         self.next += 1;
         self.flat.get(at..)?.get(..self.d)
     }
-
-    fn size_hint(&self) -> (usize, Option<usize>) {
-        let n = self.end.saturating_sub(self.next);
-        (n, Some(n))
-    }
 }
-
-impl ExactSizeIterator for HeadRows<'_> {}
 
 /// Every query row of a checked problem: `row(q, keys, values, out)` with
 /// the query row, the key and value rows it sees (positions `0..=p` of its
