@@ -95,9 +95,7 @@ impl<S> Pair<S> {
     pub(crate) fn scale<const D: usize>(&self) -> f32 {
         self.scale.unwrap_or_else(|| default_scale(D))
     }
-}
 
-impl<S> Pair<S> {
     /// Forgets every position of both storages.
     pub(crate) fn clear<const KVH: usize, const D: usize>(&mut self)
     where
@@ -107,67 +105,46 @@ impl<S> Pair<S> {
         self.values.clear();
     }
 
-    /// One position's queries over every position held, oldest first
-    /// ([`attend_one`]); `N` is the weights' row length (the capacity).
+    /// One position's queries (`H` heads) over every position held, oldest
+    /// first: the kernel's step, and with `weights` each head's softmax
+    /// weights by [`reference::score`](crate::reference::score) and
+    /// [`softmax`](crate::softmax) (zeros past the positions held). An empty
+    /// cache gives exactly 0 and log-sum-exp `-inf`. `N` is the weights' row
+    /// length (the capacity).
     pub(crate) fn attend<const N: usize, const H: usize, const KVH: usize, const D: usize>(
         &self,
         q: &[[f32; D]; H],
         out: &mut [[f32; D]; H],
         weights: Option<&mut [[f32; N]; H]>,
-        lse: Option<&mut [f32; H]>,
+        mut lse: Option<&mut [f32; H]>,
     ) where
         S: Store<KVH, D>,
     {
-        attend_one::<N, H, KVH, D>(
-            self.keys.positions(),
-            self.values.positions(),
-            self.keys.oldest(),
-            self.scale::<D>(),
-            q,
-            out,
-            weights,
-            lse,
-        );
-    }
-}
-
-/// One position's queries over a cache's keys and values (stored from
-/// `start` on, as in [`kernel::run_positions`]): the body of [`Pair::attend`].
-/// `N` is the weights' row length (the capacity).
-#[allow(clippy::too_many_arguments)]
-#[inline(always)]
-fn attend_one<const N: usize, const H: usize, const KVH: usize, const D: usize>(
-    keys: &[[[f32; D]; KVH]],
-    values: &[[[f32; D]; KVH]],
-    start: usize,
-    scale: f32,
-    q: &[[f32; D]; H],
-    out: &mut [[f32; D]; H],
-    weights: Option<&mut [[f32; N]; H]>,
-    mut lse: Option<&mut [f32; H]>,
-) {
-    const { assert_heads::<N, H, KVH, D>() };
-    if keys.is_empty() {
-        // No key to see (the kernel's problems need `q_len ≤ kv_len`).
-        out.as_flattened_mut().fill(0.0);
-        if let Some(lse) = lse.as_deref_mut() {
-            lse.fill(f32::NEG_INFINITY);
-        }
-    } else {
-        kernel::step::<H, KVH, D>(keys, values, start, scale, q, out, lse);
-    }
-    if let Some(weights) = weights {
-        let start = start.min(keys.len());
-        let (newer, older) = keys.split_at(start);
-        for (h, (row, qh)) in weights.iter_mut().zip(q).enumerate() {
-            let g = h / (H / KVH);
-            let logical = older.iter().chain(newer).map(|token| &token[g]);
-            row.fill(0.0);
-            for (w, kj) in row.iter_mut().zip(logical) {
-                *w = score(qh, kj, scale);
+        const { assert_heads::<N, H, KVH, D>() };
+        let (keys, values) = (self.keys.positions(), self.values.positions());
+        let (start, scale) = (self.keys.oldest(), self.scale::<D>());
+        if keys.is_empty() {
+            // No key to see (the kernel's problems need `q_len ≤ kv_len`).
+            out.as_flattened_mut().fill(0.0);
+            if let Some(lse) = lse.as_deref_mut() {
+                lse.fill(f32::NEG_INFINITY);
             }
-            if let Some(visible) = row.get_mut(..keys.len()) {
-                softmax_slice(visible);
+        } else {
+            kernel::step::<H, KVH, D>(keys, values, start, scale, q, out, lse);
+        }
+        if let Some(weights) = weights {
+            let start = start.min(keys.len());
+            let (newer, older) = keys.split_at(start);
+            for (h, (row, qh)) in weights.iter_mut().zip(q).enumerate() {
+                let g = h / (H / KVH);
+                let logical = older.iter().chain(newer).map(|token| &token[g]);
+                row.fill(0.0);
+                for (w, kj) in row.iter_mut().zip(logical) {
+                    *w = score(qh, kj, scale);
+                }
+                if let Some(visible) = row.get_mut(..keys.len()) {
+                    softmax_slice(visible);
+                }
             }
         }
     }

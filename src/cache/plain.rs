@@ -286,7 +286,8 @@ impl<const CAP: usize, const KVH: usize, const D: usize> KvCache<CAP, KVH, D> {
     /// ```
     #[inline]
     pub fn extend(&mut self, k: &[[[f32; D]; KVH]], v: &[[[f32; D]; KVH]]) -> Result<(), Error> {
-        self.check_append(k.len(), v.len())?;
+        check::positions(k.len(), [(Buffer::Value, v.len(), KVH * D)])?;
+        self.check_fits(k.len())?;
         self.append(k, v);
         Ok(())
     }
@@ -342,7 +343,7 @@ impl<const CAP: usize, const KVH: usize, const D: usize> KvCache<CAP, KVH, D> {
             [k.len(), v.len(), out.len()],
             lse.as_ref().map(|l| l.len()),
         )?;
-        self.check_append(n, v.len())?;
+        self.check_fits(n)?;
         self.append(k, v);
         kernel::run_positions::<H, KVH, D>(
             &self.kv.keys,
@@ -443,10 +444,8 @@ impl<const CAP: usize, const KVH: usize, const D: usize> KvCache<CAP, KVH, D> {
         self.kv.attend::<CAP, H, KVH, D>(q, out, weights, lse);
     }
 
-    /// [`Error::CacheFull`] unless `n` more positions fit; the value count
-    /// must match the key count.
-    fn check_append(&self, n: usize, values: usize) -> Result<(), Error> {
-        check::positions(n, [(Buffer::Value, values, KVH * D)])?;
+    /// [`Error::CacheFull`] unless `n` more positions fit.
+    fn check_fits(&self, n: usize) -> Result<(), Error> {
         if n > CAP - self.len() {
             return Err(Error::CacheFull {
                 capacity: CAP,
@@ -457,8 +456,8 @@ impl<const CAP: usize, const KVH: usize, const D: usize> KvCache<CAP, KVH, D> {
         Ok(())
     }
 
-    /// Appends `k` and `v` after [`check_append`](Self::check_append)
-    /// passed. The one place the two lengths move, together: if the second
+    /// Appends `k` and `v` of the same length after
+    /// [`check_fits`](Self::check_fits) passed. The one place the two lengths move, together: if the second
     /// append could fail (it cannot: same length, same capacity, checked),
     /// the first is undone, so `keys.len() == values.len()` always holds.
     fn append(&mut self, k: &[[[f32; D]; KVH]], v: &[[[f32; D]; KVH]]) {

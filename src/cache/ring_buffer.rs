@@ -32,11 +32,6 @@ impl<const W: usize, const KVH: usize, const D: usize> Ring<W, KVH, D> {
         self.len
     }
 
-    pub(crate) fn clear(&mut self) {
-        self.len = 0;
-        self.next = 0;
-    }
-
     /// Stores `x` as the newest position, dropping the oldest when full.
     pub(crate) fn write(&mut self, x: [[f32; D]; KVH]) {
         if let Some(slot) = self.buf.get_mut(self.next) {
@@ -75,6 +70,7 @@ impl<const W: usize, const KVH: usize, const D: usize> super::Store<KVH, D> for 
         Ring::oldest(self)
     }
     fn clear(&mut self) {
-        Ring::clear(self);
+        self.len = 0;
+        self.next = 0;
     }
 }
