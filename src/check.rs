@@ -39,6 +39,9 @@ pub(crate) struct Sizes {
     pub(crate) head_dim: NonZeroUsize,
     /// Query heads per key/value head (`heads / kv_heads`, exact).
     pub(crate) group: NonZeroUsize,
+    /// Values per token in `q` (and the output), and in each of `k` and `v`.
+    pub(crate) q_token: usize,
+    pub(crate) kv_token: usize,
     /// Values in `q` (and the output), and in each of `k` and `v`.
     pub(crate) q_elems: usize,
     pub(crate) kv_elems: usize,
@@ -82,6 +85,8 @@ pub(crate) fn shape(
         kv_heads: kv_heads_nz,
         head_dim: head_dim_nz,
         group,
+        q_token,
+        kv_token,
         q_elems,
         kv_elems,
     })

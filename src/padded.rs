@@ -72,22 +72,19 @@ pub fn causal_attention_padded(
     v: &[f32],
     out: &mut [f32],
 ) -> Result<(), Error> {
-    padded_with(shape, batch, valid_lens, (q, k, v), out, |p, out| {
-        kernel::run(p, out, None);
-    })
+    run_batch(shape, batch, valid_lens, (q, k, v), out)
 }
 
-/// The fast kernel's split of a padded batch into per-sequence problems:
-/// validates everything first (nothing written on error), then, for each
-/// sequence, runs `run` on the problem of its valid prefix and writes
-/// `T::default()` to its padded query rows.
-pub(crate) fn padded_with<T: Copy + Default>(
+/// The split of a padded batch into per-sequence problems: validates
+/// everything first (nothing written on error), then, for each sequence,
+/// runs the kernel on the problem of its valid prefix and writes `+0.0` to
+/// its padded query rows.
+fn run_batch(
     shape: &Shape,
     batch: usize,
     valid_lens: &[usize],
     (q, k, v): (&[f32], &[f32], &[f32]),
-    out: &mut [T],
-    mut run: impl FnMut(&Problem<'_, Dynamic>, &mut [T]),
+    out: &mut [f32],
 ) -> Result<(), Error> {
     let seqs = Sequences::check(shape, batch, valid_lens, (q, k, v), out.len())?;
     let mut rest = out;
@@ -102,11 +99,12 @@ pub(crate) fn padded_with<T: Copy + Default>(
         else {
             break;
         };
-        // Every problem was built once by `check`; building it again cannot fail.
+        // The checks passed for the whole batch, so no prefix's problem can
+        // fail them.
         if let Ok(p) = seqs.problem(b, valid_lens, (q, k, v), out_valid.len()) {
-            run(&p, out_valid);
+            kernel::run(&p, out_valid, None);
         }
-        out_pad.fill(T::default());
+        out_pad.fill(0.0);
     }
     // `batch = 0` or zero-sized sequences: nothing to write.
     Ok(())
@@ -140,14 +138,12 @@ impl Sequences {
             valid_lens,
             [q.len(), k.len(), v.len(), out_len],
         )?;
-        let d = sizes.head_dim.get();
         Ok(Sequences {
             shape: *shape,
             q_seq: sizes.q_elems,
             kv_seq: sizes.kv_elems,
-            // Both divide a size that fits, so neither overflows.
-            q_token: sizes.heads.get().saturating_mul(d),
-            kv_token: sizes.kv_heads.get().saturating_mul(d),
+            q_token: sizes.q_token,
+            kv_token: sizes.kv_token,
         })
     }
 
