@@ -190,7 +190,6 @@ pub(crate) fn run_positions<const H: usize, const KVH: usize, const D: usize>(
 /// from `start` on as in [`run_positions`]: [`decode`]'s step where the
 /// target has SIMD registers, else [`run_positions`]. The cache is not
 /// empty (the callers answer an empty one themselves).
-#[allow(clippy::too_many_arguments)]
 #[inline(always)]
 pub(crate) fn step<const H: usize, const KVH: usize, const D: usize>(
     keys: &[[[f32; D]; KVH]],
