@@ -175,6 +175,41 @@ fn sequences(shape: &Shape, copies: usize, lens: [usize; 4]) -> Result<Sizes, Er
     Ok(s)
 }
 
+/// The integer path's runtime checks: the shape, the buffers, then the
+/// head dimension against the integer scratch
+/// ([`int8::MAX_HEAD_DIM`](crate::int8::MAX_HEAD_DIM)). The shape's `scale`
+/// is not checked: the integer path's score scale is prepared in its
+/// parameters.
+///
+/// # Errors
+/// The first rule broken; [`Error::HeadDimTooLarge`] last.
+#[inline(always)]
+pub(crate) fn int8_runtime(shape: &Shape, lens: [usize; 4]) -> Result<Sizes, Error> {
+    let s = self::shape(
+        shape.q_len,
+        shape.kv_len,
+        shape.heads,
+        shape.kv_heads,
+        shape.head_dim,
+    )?;
+    s.buffers(1, lens)?;
+    int8_head_dim(shape.head_dim)?;
+    Ok(s)
+}
+
+/// The integer path's head dimension fits its scratch.
+///
+/// # Errors
+/// [`Error::HeadDimTooLarge`] otherwise.
+#[inline(always)]
+pub(crate) fn int8_head_dim(head_dim: usize) -> Result<(), Error> {
+    let max = crate::int8::MAX_HEAD_DIM;
+    if head_dim > max {
+        return Err(Error::HeadDimTooLarge { head_dim, max });
+    }
+    Ok(())
+}
+
 /// The padded API's checks: the shape, the buffers of `batch` sequences,
 /// the scale, then the valid lengths (one per sequence, none past
 /// `kv_len`).

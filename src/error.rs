@@ -103,6 +103,24 @@ pub enum Error {
         /// The shape's key length, the largest valid length.
         kv_len: usize,
     },
+    /// A quantization parameter of the integer path was rejected when
+    /// [`int8::Params`](crate::int8::Params) were prepared.
+    InvalidQuantization {
+        /// The tensor or parameter: `"query"`, `"key"`, `"value"`,
+        /// `"output"` or `"score scale"`.
+        what: &'static str,
+        /// Why it was rejected.
+        reason: &'static str,
+    },
+    /// The integer path's head dimension is larger than
+    /// [`int8::MAX_HEAD_DIM`](crate::int8::MAX_HEAD_DIM), the size of its
+    /// fixed scratch.
+    HeadDimTooLarge {
+        /// The head dimension passed.
+        head_dim: usize,
+        /// The largest one accepted.
+        max: usize,
+    },
 }
 
 impl fmt::Display for Error {
@@ -147,6 +165,13 @@ impl fmt::Display for Error {
             } => write!(
                 f,
                 "sequence {sequence} has valid length {valid_len}, more than kv_len ({kv_len})"
+            ),
+            Error::InvalidQuantization { what, reason } => {
+                write!(f, "invalid {what} quantization: {reason}")
+            }
+            Error::HeadDimTooLarge { head_dim, max } => write!(
+                f,
+                "head_dim ({head_dim}) exceeds the integer path's largest ({max})"
             ),
         }
     }

@@ -343,6 +343,7 @@ mod check;
 mod dynamic;
 pub mod entry;
 mod error;
+pub mod int8;
 mod kernel;
 mod layout;
 mod math;

@@ -33,6 +33,7 @@ use crate::error::Error;
 use crate::{Shape, default_scale, math};
 
 mod contract;
+pub mod int8;
 mod rows;
 
 use rows::{Sizes, for_each_row, for_each_sequence};
