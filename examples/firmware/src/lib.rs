@@ -1,9 +1,10 @@
 //! The portable part of the microattn firmware: the problem it runs, its
 //! inputs, the one attention call, the decode steps through the KV cache,
 //! and the checks of their outputs against the accuracy contract. Nothing
-//! here knows about Cortex-M: `src/main.rs` adds the entry point,
-//! semihosting and the stack measurements, and `examples/host_check.rs` runs
-//! the same code on the host to compare.
+//! here knows about a core: `src/main.rs` adds the run, its report and the
+//! stack measurements, `src/arch/` the entry point and semihosting of the
+//! core, and `examples/host_check.rs` runs the same code on the host to
+//! compare.
 //!
 //! Memory is sized for the smallest part, the Cortex-M0 on QEMU's `microbit`
 //! (16 KiB of RAM): the queries, the output and the KV cache holding the

@@ -10,6 +10,11 @@
 //! below its caller (painted stack), and marks the call with `bench_start` /
 //! `bench_end` for QEMU's instruction-count plugin; and the stack of one
 //! decode step (the last, over all `N` positions).
+//!
+//! The run is this file, the same on every core. The core's own part is in
+//! `arch/`: the entry point, semihosting (`hprint!`, `hprintln!`), the stack
+//! pointer, the exit, and the panic and fault handlers; `arch/cortex_m.rs`
+//! for the Cortex-M0, M4F and M33.
 
 #![no_std]
 #![no_main]
@@ -17,12 +22,14 @@
 use core::hint::black_box;
 use core::ptr::{addr_of_mut, write_volatile};
 
-use cortex_m_rt::{ExceptionFrame, entry, exception};
-use cortex_m_semihosting::{debug, hprint, hprintln};
 use microattn_firmware::{self as fw, Accuracy, Decode, Inputs, Queries};
-use panic_semihosting as _;
 
+#[cfg(target_arch = "arm")]
+#[path = "arch/cortex_m.rs"]
+mod arch;
 mod stack;
+
+use arch::{hprint, hprintln};
 
 /// The caller's buffers: inputs (queries 4 KiB, keys and values in the KV
 /// cache 4 KiB) and output (4 KiB), in statics so that the stack holds only
@@ -50,16 +57,16 @@ pub extern "C" fn bench_end() {
     unsafe { write_volatile(addr_of_mut!(MARK), 0x5157_0002) }
 }
 
-#[entry]
-fn main() -> ! {
+/// The run, called by the core's entry point (`arch::main`).
+fn run() -> ! {
     #[cfg(feature = "force-panic")]
     panic!("forced panic (CI self-test of the failure path)");
     #[cfg(feature = "force-hang")]
     loop {
-        cortex_m::asm::nop();
+        core::hint::spin_loop();
     }
 
-    // SAFETY: `main` runs once and is the only code touching these statics;
+    // SAFETY: `run` runs once and is the only code touching these statics;
     // these are the only references to them.
     let (inputs, out) = unsafe { (&mut *addr_of_mut!(INPUTS), &mut *addr_of_mut!(OUT)) };
     inputs.generate(fw::SEED);
@@ -137,8 +144,7 @@ fn main() -> ! {
 
     if prefill.verdict.is_ok() && decode.passed() && masked {
         hprintln!("PASS");
-        debug::exit(debug::EXIT_SUCCESS);
-        wait()
+        arch::exit(true)
     } else {
         fail()
     }
@@ -147,15 +153,7 @@ fn main() -> ! {
 /// Prints `FAIL` and exits 1.
 fn fail() -> ! {
     hprintln!("FAIL");
-    debug::exit(debug::EXIT_FAILURE);
-    wait()
-}
-
-/// Without a debugger attached the exit call returns: wait.
-fn wait() -> ! {
-    loop {
-        cortex_m::asm::wfi();
-    }
+    arch::exit(false)
 }
 
 /// Prints what the decode steps gave: steps run, bit equality with the
@@ -208,15 +206,5 @@ fn dump(out: &Queries) {
             hprint!(" {:08x}", x.to_bits());
         }
         hprintln!();
-    }
-}
-
-/// A HardFault ends the run with a failure instead of a silent hang.
-#[exception]
-unsafe fn HardFault(frame: &ExceptionFrame) -> ! {
-    hprintln!("HardFault: {:?}", frame);
-    debug::exit(debug::EXIT_FAILURE);
-    loop {
-        cortex_m::asm::wfi();
     }
 }

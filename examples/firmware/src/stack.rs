@@ -31,10 +31,10 @@ fn bottom() -> usize {
     addr_of!(_stack_end) as usize
 }
 
-/// The current stack pointer (thread mode runs on MSP here).
+/// The current stack pointer.
 #[inline(always)]
 pub fn pointer() -> usize {
-    cortex_m::register::msp::read() as usize
+    crate::arch::stack_pointer()
 }
 
 /// Bytes of stack in use above `sp`.
