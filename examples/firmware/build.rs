@@ -1,6 +1,6 @@
 //! Picks the memory map of the QEMU machine that runs the compilation target,
-//! so that one package serves three boards. Targets without a machine (RISC-V,
-//! the host) build the library only and need none.
+//! so that one package serves four boards. Targets without a machine (the
+//! host) build the library only and need none.
 use std::{env, fs, path::PathBuf};
 
 fn main() {
@@ -11,6 +11,7 @@ fn main() {
         "thumbv7em-none-eabihf" | "thumbv7em-none-eabi" => "memory/mps2-an386.x",
         "thumbv6m-none-eabi" => "memory/microbit.x",
         t if t.starts_with("thumbv8m.main-none-eabi") => "memory/mps2-an505.x",
+        "riscv32imc-unknown-none-elf" => "memory/qemu-virt.x",
         _ => return,
     };
     let out = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));

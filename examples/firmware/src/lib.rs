@@ -2,9 +2,9 @@
 //! inputs, the one attention call, the decode steps through the KV cache,
 //! and the checks of their outputs against the accuracy contract. Nothing
 //! here knows about a core: `src/main.rs` adds the run, its report and the
-//! stack measurements, `src/arch/` the entry point and semihosting of the
-//! core, and `examples/host_check.rs` runs the same code on the host to
-//! compare.
+//! stack measurements, `src/arch/` the entry point and semihosting of
+//! Cortex-M or RISC-V, and `examples/host_check.rs` runs the same code on
+//! the host to compare.
 //!
 //! Memory is sized for the smallest part, the Cortex-M0 on QEMU's `microbit`
 //! (16 KiB of RAM): the queries, the output and the KV cache holding the

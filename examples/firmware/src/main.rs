@@ -14,7 +14,7 @@
 //! The run is this file, the same on every core. The core's own part is in
 //! `arch/`: the entry point, semihosting (`hprint!`, `hprintln!`), the stack
 //! pointer, the exit, and the panic and fault handlers; `arch/cortex_m.rs`
-//! for the Cortex-M0, M4F and M33.
+//! for the Cortex-M0, M4F and M33, `arch/riscv.rs` for riscv32imc.
 
 #![no_std]
 #![no_main]
@@ -26,6 +26,9 @@ use microattn_firmware::{self as fw, Accuracy, Decode, Inputs, Queries};
 
 #[cfg(target_arch = "arm")]
 #[path = "arch/cortex_m.rs"]
+mod arch;
+#[cfg(target_arch = "riscv32")]
+#[path = "arch/riscv.rs"]
 mod arch;
 mod stack;
 

@@ -17,9 +17,11 @@ const PAINT: u32 = 0xCCCC_CCCC;
 const MARGIN: usize = 32;
 
 unsafe extern "C" {
-    /// cortex-m-rt's linker script: the initial stack pointer (top).
+    /// The initial stack pointer (top): from cortex-m-rt's or riscv-rt's
+    /// linker script.
     static _stack_start: u32;
-    /// cortex-m-rt's linker script: the lowest address the stack may reach.
+    /// The lowest address the stack may reach: from cortex-m-rt's linker
+    /// script, or on RISC-V from `memory/qemu-virt.x` (riscv-rt names none).
     static _stack_end: u32;
 }
 
