@@ -1,40 +1,78 @@
 //! The integer kernel: one query row of one head over its visible keys, in
 //! integer arithmetic only, and the driver that runs it over a problem.
 //!
-//! Per row, with `q' = q − zq` widened once to `i16`:
-//! 1. every score `sⱼ = Σ_d q'_d·kⱼ_d` (`i32`, exact) and their maximum.
-//!    The key zero point is left out: it adds `−zk·Σ_d q'_d` to every
-//!    score of the row, which the softmax cancels (only differences to the
-//!    maximum are used). The first [`STORED`] scores are kept; later ones
-//!    are computed again in step 2.
-//! 2. for each key, its weight `wⱼ = weight(exponent(max − sⱼ))` (skipped
-//!    past the prepared cutoff, where it is 0), the sum `Σ wⱼ` and
-//!    `Σ wⱼ·vⱼ_d` per dimension: `i32` sums over blocks of [`BLOCK`] keys
-//!    (which cannot overflow: `|w·v| ≤ 2^23`), added into `i64` totals.
-//! 3. `num_d = total_d − zv·Σ w`, then the mean in `Q16` value steps by
-//!    one reciprocal per row, `round(2^46 / Σ w)`, and one rounding product
-//!    per output; the caller's sink requantizes it.
+//! Per row of `L` keys, with `q' = q − zq` widened once to `i16`:
+//! 1. every score `sⱼ = Σ_d q'_d·kⱼ_d` (`i32`, exact) and their maximum
+//!    `m`. The key zero point is left out: it adds `−zk·Σ_d q'_d` to every
+//!    score of the row, which the softmax cancels (only `m − sⱼ` is used).
+//! 2. every weight `wⱼ = weight(exponent(m − sⱼ))` in `0..=2^16` (0 without
+//!    computing it past the prepared cutoff) and their sum `W`.
+//! 3. [`Normalizer`]: `W`'s leading 16 bits, one division, and each weight
+//!    becomes `uⱼ ≈ wⱼ·2^23/W` by one multiply and one rounding shift, so
+//!    that `Σ uⱼ ≈ 2^23`.
+//! 4. `Σⱼ uⱼ·vⱼ_d` per dimension (`i32`: at most about `2^23·128`), minus
+//!    `zv·Σ uⱼ`, is the mean value in `Q23` steps; the prepared
+//!    requantization turns it into an output.
 //!
-//! Integer sums are exact, so the blocking changes no bit; the order of
-//! the steps is the specification the reference
-//! ([`reference::int8`](crate::reference::int8)) writes out plainly.
-//! The zero point of a key is left out of its score, of a value out of the
-//! sums until step 3: both are exact rewritings.
+//! The first [`STORED`] scores (then weights) of a row stay on the stack
+//! between the passes; later keys' scores and weights are computed again,
+//! bit for bit the same. The reference
+//! ([`reference::int8`](crate::reference::int8)) writes the same
+//! arithmetic out plainly.
 
 use super::exp2::weight;
 use super::params::Params;
 use crate::check::Sizes;
 
 /// The largest head dimension of the integer path: the size of the
-/// runtime API's row scratch (`i16` queries, `i32` and `i64` sums).
+/// runtime API's row scratch, and what keeps a score below `2^31`.
 pub const MAX_HEAD_DIM: usize = 256;
 
-/// Scores of a row kept between the two passes (an `i32` each on the
-/// stack); later keys' scores are computed twice.
+/// Scores (then weights) of a row kept between the passes, an `i32` or
+/// `u32` each on the stack.
 pub(crate) const STORED: usize = 64;
 
-/// Keys per `i32` block of the value sums: `256·2^16·128 = 2^31`.
-const BLOCK: usize = 256;
+/// Turns a row's weights into `Q23` fractions of their sum: `W`'s leading
+/// bits `W16 = W >> b` in `[2^15, 2^16)`, `F = round(2^30 / W16)`, and
+/// `u = round(w·F / 2^(b + 7))` (halves up), so `Σ u ≈ 2^23`. Every step
+/// fits `u32`: `w·F ≤ 2^16·2^15`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Normalizer {
+    factor: u32,
+    shift: u32,
+}
+
+impl Normalizer {
+    /// The normalizer of a row whose weights sum to `total` (at least
+    /// `2^16` for a row with a key: its maximum's weight is `2^16`); a zero
+    /// total makes every fraction 0.
+    #[inline(always)]
+    pub(crate) fn new(total: u64) -> Self {
+        let bits = 64 - total.leading_zeros();
+        let b = bits.saturating_sub(16);
+        let top = (total >> b) as u32;
+        match ((1u32 << 30) + top / 2).checked_div(top) {
+            Some(factor) if b >= 1 => Normalizer {
+                factor,
+                shift: b + 7,
+            },
+            _ => Normalizer {
+                factor: 0,
+                shift: 8,
+            },
+        }
+    }
+
+    /// The `Q23` fraction of one weight.
+    #[inline(always)]
+    pub(crate) fn apply(self, w: u32) -> u32 {
+        // shift ≥ 8; w·factor ≤ 2^31 and the half < 2^31.
+        let half = 1u32.checked_shl(self.shift - 1).unwrap_or(0);
+        (w * self.factor + half)
+            .checked_shr(self.shift)
+            .unwrap_or(0)
+    }
+}
 
 /// Rows of one key/value head in a token-major `i8` buffer: row `j` is
 /// `flat[j·stride + offset..][..d]`.
@@ -59,7 +97,7 @@ impl<'a> Rows<'a> {
 }
 
 /// `Σ a·b` over the shorter of the two rows, exact (each product is below
-/// `2^16` and the sum of up to `MAX_HEAD_DIM` of them below `2^24`).
+/// `2^15` in size and the sum of up to `MAX_HEAD_DIM` of them below `2^23`).
 #[inline(always)]
 fn dot(a: &[i16], b: &[i8]) -> i32 {
     a.iter().zip(b).fold(0i32, |s, (&x, &y)| {
@@ -67,9 +105,9 @@ fn dot(a: &[i16], b: &[i8]) -> i32 {
     })
 }
 
-/// One query row (`q`, `d` values) of one head over the first `len` rows of
-/// `keys` and `values`; calls `sink(dim, mean)` once per dimension with the
-/// mean in `Q16` value steps. `DM ≥ d` sizes the scratch; `len = 0` gives
+/// One query row (`q`) of one head over the first `len` rows of `keys` and
+/// `values`; calls `sink(dim, mean)` once per dimension with the mean value
+/// in `Q23` value steps. `DM ≥ keys.d` sizes the scratch; `len = 0` gives
 /// mean 0 everywhere.
 #[inline(always)]
 pub(crate) fn row<const DM: usize>(
@@ -78,7 +116,7 @@ pub(crate) fn row<const DM: usize>(
     keys: Rows<'_>,
     values: Rows<'_>,
     len: usize,
-    mut sink: impl FnMut(usize, i32),
+    mut sink: impl FnMut(usize, i64),
 ) {
     let d = keys.d.min(DM);
     let zq = p.query().zero_point;
@@ -88,55 +126,88 @@ pub(crate) fn row<const DM: usize>(
     }
     let qz = qz.get(..d).unwrap_or(&[]);
 
-    let mut scores = [0i32; STORED];
+    // Pass 1: scores and their maximum. (`heapless::Vec`: no stores for
+    // slots a short row never uses.)
+    let mut kept = heapless::Vec::<u32, STORED>::new();
     let mut max = i32::MIN;
     for j in 0..len {
         let s = dot(qz, keys.get(j));
-        if let Some(slot) = scores.get_mut(j) {
-            *slot = s;
-        }
+        let _ = kept.push(s as u32);
         max = max.max(s);
     }
 
+    // Pass 2: weights (kept in place of the scores) and their sum.
     let cutoff = p.cutoff();
-    let mut den: u64 = 0;
-    let mut acc = [0i32; DM];
-    let mut total = [0i64; DM];
-    let flush = |acc: &mut [i32; DM], total: &mut [i64; DM]| {
-        for (t, a) in total.iter_mut().zip(acc.iter_mut()) {
-            *t += i64::from(*a);
-            *a = 0;
+    let weigh = |s: i32| {
+        let difference = max.wrapping_sub(s) as u32;
+        if difference <= cutoff {
+            weight(p.exponent_within_cutoff(difference))
+        } else {
+            0
         }
     };
-    for j in 0..len {
-        let s = match scores.get(j) {
-            Some(&s) => s,
-            None => dot(qz, keys.get(j)),
-        };
-        let diff = max.wrapping_sub(s) as u32;
-        if diff <= cutoff {
-            let w = weight(p.exponent(diff));
-            den += u64::from(w);
-            let w = w as i32;
-            for (a, &x) in acc.iter_mut().zip(values.get(j)) {
-                *a = a.wrapping_add(w * i32::from(x));
+    let mut total: u64 = 0;
+    for slot in kept.iter_mut() {
+        *slot = weigh(*slot as i32);
+        total += u64::from(*slot);
+    }
+    for j in kept.len()..len {
+        total += u64::from(weigh(dot(qz, keys.get(j))));
+    }
+
+    // The kept weights become their Q23 fractions, in place.
+    let norm = Normalizer::new(total);
+    let mut sum_u: i32 = 0;
+    for w in kept.iter_mut() {
+        *w = norm.apply(*w);
+        sum_u += *w as i32;
+    }
+
+    // Pass 3: fractions times values. Kept keys four dimensions at a time,
+    // with the four sums in registers; then the keys past them.
+    let mut acc = [0i32; DM];
+    let first = values
+        .flat
+        .get(values.offset..)
+        .unwrap_or(&[])
+        .chunks(values.stride.max(1));
+    let mut groups = acc.get_mut(..d).unwrap_or(&mut []).chunks_exact_mut(4);
+    let mut dim = 0;
+    for group in groups.by_ref() {
+        let mut a = [0i32; 4];
+        for (&u, row) in kept.iter().zip(first.clone()) {
+            if let Some(x) = row.get(dim..dim + 4) {
+                let u = u as i32;
+                a[0] += u * i32::from(x[0]);
+                a[1] += u * i32::from(x[1]);
+                a[2] += u * i32::from(x[2]);
+                a[3] += u * i32::from(x[3]);
             }
         }
-        if j % BLOCK == BLOCK - 1 {
-            flush(&mut acc, &mut total);
+        group.copy_from_slice(&a);
+        dim += 4;
+    }
+    for a in groups.into_remainder() {
+        for (&u, row) in kept.iter().zip(first.clone()) {
+            *a += u as i32 * row.get(dim).map_or(0, |&x| i32::from(x));
+        }
+        dim += 1;
+    }
+    for j in kept.len()..len {
+        let w = weigh(dot(qz, keys.get(j)));
+        if w == 0 {
+            continue;
+        }
+        let u = norm.apply(w) as i32;
+        sum_u += u;
+        for (a, &x) in acc.iter_mut().zip(values.get(j)) {
+            *a += u * i32::from(x);
         }
     }
-    flush(&mut acc, &mut total);
 
-    // den ≥ 2^16 when len > 0 (the maximum's weight), so recip ≤ 2^30.
-    let recip = ((1u64 << 46) + den / 2).checked_div(den).unwrap_or(0);
-    let zv = i64::from(p.value().zero_point);
-    let den = den as i64;
-    for (dim, &t) in total.iter().take(d).enumerate() {
-        // |num| ≤ 255·den, so |num·recip| < 2^55.
-        let num = t - zv * den;
-        let mean = (num * recip as i64 + (1 << 29)) >> 30;
-        sink(dim, mean as i32);
+    let offset = i64::from(p.value().zero_point) * i64::from(sum_u);
+    for (dim, &a) in acc.iter().take(d).enumerate() {
+        sink(dim, i64::from(a) - offset);
     }
 }
 
@@ -148,7 +219,7 @@ pub(crate) fn run<const DM: usize>(
     p: &Params,
     s: &Sizes,
     (q, k, v): (&[i8], &[i8], &[i8]),
-    mut sink: impl FnMut(usize, i32),
+    mut sink: impl FnMut(usize, i64),
 ) {
     let d = s.head_dim.get();
     let offset = s.kv_len.saturating_sub(s.q_len);

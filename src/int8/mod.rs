@@ -31,7 +31,7 @@
 //! let mut o = [[[0i8; 4]; 1]; 3];
 //! int8::causal_multi_head(&params, &xq, &xk, &xv, &mut o);
 //! // Position 0 sees only itself: its value, requantized to the output's
-//! // scale and zero point: 0.0412·25 / 0.04 + 1 = 26.75 → 27.
+//! // scale and zero point: round(0.0412·25 / 0.04) + 1 = 26 + 1.
 //! assert_eq!(o[0][0][0], 27);
 //! # Ok::<(), microattn::Error>(())
 //! ```
@@ -41,44 +41,52 @@
 //! in the float path), the score `sⱼ = Σ_d (q_d − zq)(kⱼ_d − zk)` exactly
 //! in `i32`. With `m = maxⱼ sⱼ`, the weight of key `j` is
 //! [`weight`]`(`[`Params::exponent`]`(m − sⱼ))`: `2^16·2^(−x)` for `x =
-//! (m − sⱼ)·scale·Sq·Sk·log2(e)`, the exponent rounded to `2^−16` and the
+//! (m − sⱼ)·scale·Sq·Sk·log2(e)`, the exponent rounded to `2^−16`, the
 //! power of two from a table (within 1.24 units), rounded to an integer.
-//! With `W = Σⱼ wⱼ` and `numⱼ_d = Σⱼ wⱼ·(vⱼ_d − zv)` (exact), the mean is
-//! `round(num · round(2^46 / W) / 2^30)` in `Q16` value steps, and the
-//! output [`Params::requantize`]s it: `zo + round(mean·Sv/So / 2^16)`,
-//! saturated to `i8`. [`reference::int8`](crate::reference::int8) writes
-//! this out plainly; every path here equals it bit for bit, on every
-//! target.
+//! With `W = Σⱼ wⱼ` (exact), each weight becomes a `Q23` fraction of `W`:
+//! `uⱼ = round(wⱼ·F / 2^(b+7))` with `b` the bit length of `W` minus 16
+//! and `F = round(2^30 / (W >> b))`. The mean `Σⱼ uⱼ·(vⱼ_d − zv)` (exact,
+//! in `Q23` value steps) is [`Params::requantize`]d: rounded to `Q8`,
+//! times `Sv/So` as a 15-bit mantissa, rounded, plus `zo`, saturated to
+//! `i8`. Every rounding takes halves up. The `f32` variants return
+//! `Sv·mean/2^23` instead. [`reference::int8`](crate::reference::int8)
+//! writes this out plainly; every path here equals it bit for bit, on
+//! every target.
 //!
 //! # Accuracy
 //! Against the `f64` oracle on the dequantized inputs
 //! ([`reference::int8::oracle`](crate::reference::int8::oracle)), in output
 //! steps, for a row of `L` visible keys and `M = Sv/So`:
 //!
-//! `|out − oracle| ≤ 0.5 + M·(255·(5·10⁻⁵ + 7.7·10⁻⁶·L) + 10⁻⁵)`
+//! `|out − oracle| ≤ 0.5 + M·(0.04 + 0.002·L)`
+//! ([`reference::int8::bound`](crate::reference::int8::bound)), from:
 //!
 //! - 0.5: the output's rounding (saturation only moves it closer);
-//! - `255·5·10⁻⁵`: each weight's relative error, at most `4.4·10⁻⁵`: the
-//!   exponent's rounding (`ln 2·2^−17`) and the table's 1.24 units of a
-//!   weight at least `2^15`; a relative error `ε` of every weight moves a
-//!   weighted mean by at most `2ε` times the spread of the values, at
-//!   most 255 steps;
-//! - `255·7.7·10⁻⁶·L`: each of the `L` weights' integer rounding (half a
-//!   unit) against a sum of weights of at least `2^16` (the maximum's
-//!   weight is exactly `2^16`);
-//! - `10⁻⁵`: the reciprocal's and the mean's roundings and the
-//!   multipliers' 31-bit mantissas.
+//! - a value spread of at most 255 steps (`vⱼ − zv` of `i8` values), so a
+//!   relative error `ε` common to all weights moves the mean by at most
+//!   `255·ε`, and independent relative errors `εⱼ` by at most
+//!   `255·max εⱼ`;
+//! - each weight's relative error, at most `4.9·10⁻⁵`: the exponent's
+//!   error, at most one unit of `2^−16` (its rounding, and its
+//!   multiplier's at the smallest accepted scales), `ln 2·2^−16`, and the
+//!   table's 1.24 units of a weight of at least `2^15`; the
+//!   normalization's common error, at most `6.1·10⁻⁵` (`F`'s rounding and
+//!   `W`'s truncation to 16 bits); the output mantissa's, `3.1·10⁻⁵`:
+//!   `255·1.41·10⁻⁴ < 0.036`;
+//! - the `Q8` mean's rounding, `2^−9 < 0.002`;
+//! - per key, its weight's rounding to an integer (half a unit against
+//!   `W ≥ 2^16`, the maximum's weight being exactly `2^16`) and its
+//!   fraction's (half a unit of `2^−23`): `255·(2^−17 + 2^−24) < 0.002`.
 //!
-//! With `M ≤ 1` and `L ≤ 248` that is below 1 output step: within 1 step
+//! With `M ≤ 1` and `L ≤ 230` that is below 1 output step: within 1 step
 //! of the oracle. The property tests hold the bound over shapes up to 64
 //! positions, `D` 1..64, every head grouping, zero points across `i8` and
-//! scales over several decades.
+//! scales over several decades (and the 1-step promise where it applies).
 //!
 //! # Memory
-//! No heap. One call keeps on the stack the query row as `i16` (`2D`
-//! bytes), `i32` and `i64` value sums (`12D`), and 64 `i32` scores (256
-//! bytes): with `D` the fixed-size call's head dimension, and
-//! [`MAX_HEAD_DIM`] for the runtime API.
+//! No heap. One call keeps on the stack the query row as `i16` and the
+//! value sums as `i32` (`6D` bytes) and 64 scores (256 bytes): `D` the
+//! fixed-size call's head dimension, [`MAX_HEAD_DIM`] for the runtime API.
 
 mod cache;
 mod exp2;
@@ -117,7 +125,7 @@ pub fn weight(t: u32) -> u32 {
 fn run_fixed<const N: usize, const H: usize, const KVH: usize, const D: usize>(
     params: &Params,
     (q, k, v): (&[i8], &[i8], &[i8]),
-    sink: impl FnMut(usize, i32),
+    sink: impl FnMut(usize, i64),
 ) {
     const {
         assert_heads::<N, H, KVH, D>();

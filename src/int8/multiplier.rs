@@ -1,73 +1,83 @@
-//! A real, positive multiplier prepared once as an integer mantissa and a
-//! power of two, so that applying it needs one `i64` multiply and one
-//! rounding shift: how the integer path turns its scales (inputs' scales,
-//! the output's scale) into integer-only arithmetic.
+//! The score scale as a 64-bit fixed-point multiplier: `M = round(c·2^32)`
+//! for the real `c` (score units per integer score step, in `Q16` powers
+//! of two), applied as `round(x·M / 2^32)`, one rounding of the exact
+//! product. The high word is one `u32` product for the arguments the kernel
+//! applies it to, the low word one `u32 × u32 → u64` product.
 
-/// `real = mantissa · 2^(exponent − 31)` with `mantissa ∈ [2^30, 2^31)`.
+/// `M = high·2^32 + low = round(c·2^32)`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Multiplier {
-    mantissa: i32,
-    /// Power of two, such that the right shift of an application,
-    /// `31 − exponent`, lies in `1..=62`.
-    exponent: i32,
+    high: u32,
+    low: u32,
 }
 
 impl Multiplier {
-    /// The multiplier nearest `real`: its mantissa is `real`'s rounded to
-    /// 31 bits (a relative error below `2^−31`).
-    ///
-    /// `None` unless `real` is finite and in `[2^−31, 2^30)`, where one
-    /// application's shift stays in range.
+    /// `round(c·2^32)`; `None` unless `c` is finite and in `[2^−11, 2^30)`,
+    /// where `M` has at least 21 significant bits (so one application is
+    /// within `2^−12 + 1/2` of `x·c` for the products the kernel uses,
+    /// below `2^21`) and fits in 62 bits.
     #[must_use]
-    pub(crate) fn new(real: f64) -> Option<Self> {
-        if !(real.is_finite()
-            && real >= 1.0 / f64::from(1u32 << 31)
-            && real < f64::from(1u32 << 30))
-        {
+    pub(crate) fn new(c: f64) -> Option<Self> {
+        if !(c.is_finite() && c >= 1.0 / 2048.0 && c < f64::from(1u32 << 30)) {
             return None;
         }
-        let (fraction, mut exponent) = libm::frexp(real);
-        // fraction ∈ [0.5, 1): 2^31·fraction rounds into [2^30, 2^31].
-        let mut mantissa = libm::round(fraction * f64::from(1u32 << 31)) as i64;
-        if mantissa == 1i64 << 31 {
-            mantissa = 1i64 << 30;
-            exponent += 1;
-        }
-        let shift = 31 - exponent;
-        if !(1..=62).contains(&shift) {
-            return None;
-        }
+        let m = libm::round(c * 4_294_967_296.0) as u64;
         Some(Multiplier {
-            mantissa: i32::try_from(mantissa).ok()?,
-            exponent,
+            high: (m >> 32) as u32,
+            low: m as u32,
         })
     }
 
-    /// `round(x · real)` for a non-negative `x`, with one rounding (halves
-    /// up) of the exact product, in `u64` (which holds every such product).
+    /// `round(x·M / 2^32)` (halves up), exact in `u128`, saturated to
+    /// `u32`: the specification's form.
     #[must_use]
-    pub(crate) fn scale_wide(self, x: u32) -> u64 {
-        let shift = (31 - self.exponent).clamp(1, 62) as u32;
-        // mantissa < 2^31, x < 2^32: the product and the half fit u64.
-        let p = u64::from(x) * u64::from(self.mantissa.unsigned_abs());
-        (p + (1u64 << (shift - 1))) >> shift
+    pub(crate) fn apply(self, x: u32) -> u32 {
+        let m = (u128::from(self.high) << 32) | u128::from(self.low);
+        let t = (u128::from(x) * m + (1 << 31)) >> 32;
+        u32::try_from(t).unwrap_or(u32::MAX)
     }
 
-    /// `round(x · real)` with one rounding (ties away from zero) of the
-    /// exact product `x · mantissa · 2^(exponent − 31)`, saturated to `i32`.
+    /// [`apply`](Self::apply) for an `x` whose result is known to fit
+    /// `u32` (`x·c < 2^32 − 1`): `x·high + round(x·low / 2^32)`, the same
+    /// value, in 32-bit arithmetic and one [`mul_round_high`].
+    #[inline(always)]
     #[must_use]
-    pub(crate) fn apply(self, x: i32) -> i32 {
-        let p = i64::from(x) * i64::from(self.mantissa);
-        let shift = (31 - self.exponent).clamp(1, 62) as u32;
-        let half = 1i64 << (shift - 1);
-        // |p| < 2^62, so adding half cannot overflow.
-        let q = if p >= 0 {
-            (p + half) >> shift
-        } else {
-            -((half - p) >> shift)
-        };
-        q.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32
+    pub(crate) fn apply_small(self, x: u32) -> u32 {
+        x.wrapping_mul(self.high)
+            .wrapping_add(mul_round_high(x, self.low))
     }
+}
+
+/// `round(a·b / 2^32)` (halves up), the high word of a rounded `u32`
+/// product: one `u64` product where the core multiplies into 64 bits.
+#[cfg(not(all(target_arch = "arm", not(target_has_atomic = "32"))))]
+#[inline(always)]
+fn mul_round_high(a: u32, b: u32) -> u32 {
+    ((u64::from(a) * u64::from(b) + (1 << 31)) >> 32) as u32
+}
+
+/// On ARMv6-M (no `UMULL`; its only cores without 32-bit atomics), the
+/// same from four 16-bit products instead of a 64-bit library multiply.
+#[cfg(all(target_arch = "arm", not(target_has_atomic = "32")))]
+#[inline(always)]
+fn mul_round_high(a: u32, b: u32) -> u32 {
+    mul_round_high_halves(a, b)
+}
+
+/// `round(a·b / 2^32)` from 16-bit halves: with `a = ah·2^16 + al` and
+/// `b = bh·2^16 + bl`, the bits below `2^32` that can carry are
+/// `lh mod 2^16 + hl mod 2^16 + ll / 2^16` (units of `2^16`), plus the
+/// rounding half, `2^15` of them.
+#[cfg_attr(
+    not(all(target_arch = "arm", not(target_has_atomic = "32"))),
+    allow(dead_code)
+)]
+#[inline(always)]
+fn mul_round_high_halves(a: u32, b: u32) -> u32 {
+    let (ah, al, bh, bl) = (a >> 16, a & 0xFFFF, b >> 16, b & 0xFFFF);
+    let (hh, hl, lh, ll) = (ah * bh, ah * bl, al * bh, al * bl);
+    let carry = (hl & 0xFFFF) + (lh & 0xFFFF) + (ll >> 16) + (1 << 15);
+    hh + (hl >> 16) + (lh >> 16) + (carry >> 16)
 }
 
 #[cfg(test)]
@@ -76,46 +86,59 @@ mod tests {
 
     #[test]
     fn out_of_range_multipliers_are_refused() {
-        for bad in [0.0, -1.0, f64::NAN, f64::INFINITY, 1e-12, 2f64.powi(30)] {
+        for bad in [0.0, -1.0, f64::NAN, f64::INFINITY, 1e-4, 2f64.powi(30)] {
             assert_eq!(Multiplier::new(bad), None, "{bad}");
         }
-        assert!(Multiplier::new(2f64.powi(-31)).is_some());
+        assert!(Multiplier::new(2f64.powi(-11)).is_some());
         assert!(Multiplier::new(2f64.powi(30) - 1.0).is_some());
     }
 
-    #[test]
-    fn powers_of_two_are_exact() {
-        let half = Multiplier::new(0.5).unwrap();
-        assert_eq!((half.apply(7), half.apply(-7), half.apply(6)), (4, -4, 3));
-        let eight = Multiplier::new(8.0).unwrap();
-        assert_eq!(eight.apply(-5), -40);
-    }
-
-    /// Against `x·real` in f64: within half a unit (the one rounding) plus
-    /// the mantissa's own rounding, `2^−31·|x·real|`. A truncating shift
-    /// fails it.
-    #[test]
-    fn apply_rounds_the_product_once() {
-        let mut seed = 0x1234_5678_9abc_def0u64;
-        let mut next = move || {
+    fn xorshift(mut seed: u64) -> impl FnMut() -> u64 {
+        move || {
             seed ^= seed << 13;
             seed ^= seed >> 7;
             seed ^= seed << 17;
             seed
-        };
-        for _ in 0..20_000 {
-            let real = 2f64.powf((next() % 6000) as f64 / 100.0 - 31.0);
-            let Some(m) = Multiplier::new(real) else {
+        }
+    }
+
+    /// Against `x·c` in f64: within half a unit plus `M`'s own rounding,
+    /// and the 32-bit form equal to the exact one wherever it applies.
+    #[test]
+    fn application_rounds_the_product_once() {
+        let mut next = xorshift(0x1234_5678_9abc_def0);
+        for _ in 0..50_000 {
+            let c = 2f64.powf((next() % 4100) as f64 / 100.0 - 11.0);
+            let Some(m) = Multiplier::new(c) else {
                 continue;
             };
-            let x = next() as i32 >> (next() % 31);
-            let want = f64::from(x) * real;
-            if want.abs() >= 2f64.powi(31) - 1.0 {
-                continue;
+            let x = (next() as u32) >> (next() % 32);
+            let want = f64::from(x) * c;
+            let got = m.apply(x);
+            if want < 4e9 {
+                let slack = 0.5 + f64::from(x) * 2f64.powi(-33) + want * 1e-15;
+                assert!(
+                    (f64::from(got) - want).abs() <= slack,
+                    "{x}·{c}: {got} vs {want}"
+                );
+                assert_eq!(m.apply_small(x), got, "{x}·{c}");
             }
-            let got = f64::from(m.apply(x));
-            let slack = 0.5 + want.abs() * 2f64.powi(-31) + 1e-9;
-            assert!((got - want).abs() <= slack, "{x} · {real}: {got} vs {want}");
+        }
+    }
+
+    #[test]
+    fn the_16_bit_halves_give_the_64_bit_product() {
+        let mut next = xorshift(42);
+        let ends = [0u32, 1, 0xFFFF, 0x1_0000, 0x8000_0000, u32::MAX];
+        for &a in &ends {
+            for &b in &ends {
+                assert_eq!(mul_round_high_halves(a, b), mul_round_high(a, b), "{a}·{b}");
+            }
+        }
+        for _ in 0..100_000 {
+            let (a, b) = (next() as u32, next() as u32);
+            let want = ((u64::from(a) * u64::from(b) + (1 << 31)) >> 32) as u32;
+            assert_eq!(mul_round_high_halves(a, b), want, "{a}·{b}");
         }
     }
 }

@@ -72,13 +72,15 @@ pub struct Params {
     value: Quant,
     output: Quant,
     score_scale: f32,
-    /// `score_scale·Sq·Sk·log2(e)·2^16`: one unit of an integer score
-    /// difference in `Q16` powers of two.
+    /// `score_scale·Sq·Sk·log2(e)·2^16`, one unit of an integer score
+    /// difference in `Q16` powers of two, times `2^32`.
     exponent: Multiplier,
     /// The largest score difference whose exponent is below `LIMIT`.
     cutoff: u32,
-    /// `Sv/So·2^−16`: a mean in `Q16` value steps to output steps.
-    requantize: Multiplier,
+    /// `Sv/So·2^−8 = out_mantissa·2^−out_shift`, `out_mantissa` in
+    /// `[2^14, 2^15)`: a mean in `Q8` value steps to output steps.
+    out_mantissa: i32,
+    out_shift: u32,
 }
 
 impl Params {
@@ -108,8 +110,9 @@ impl Params {
     /// [`Error::InvalidQuantization`] if a tensor's scale is not finite and
     /// positive or its zero point is outside `-128..=127`, if the score
     /// scale is not positive, or if a prepared multiplier is out of the
-    /// range one `i64` product can apply (`score_scale·Sq·Sk` below about
-    /// `2^−48` or above `2^13`; `Sv/So` below `2^−15` or above `2^46`);
+    /// exponent's range (`score_scale·Sq·Sk` below about `5·10⁻⁹`, where
+    /// it would have fewer than 21 significant bits, or above `2^13`), or
+    /// if `Sv/So` is outside `[2^−8, 2^4]`;
     /// [`Error::NonFiniteScale`] if the score scale is NaN or infinite.
     ///
     /// ```
@@ -147,22 +150,22 @@ impl Params {
                 reason: "score_scale·Sq·Sk is out of the integer exponent's range",
             },
         )?;
-        let requantize = Multiplier::new(
-            f64::from(value.scale) / f64::from(output.scale) / 65536.0,
+        let (out_mantissa, out_shift) = output_multiplier(
+            f64::from(value.scale) / f64::from(output.scale),
         )
         .ok_or(Error::InvalidQuantization {
             what: "output",
-            reason: "Sv/So is out of the requantization's range",
+            reason: "Sv/So must lie in [2^-8, 2^4]",
         })?;
         // The exponent grows with the difference: bisect for the last one
         // below LIMIT (difference 0 has exponent 0).
         let (mut below, mut above) = (0u32, u32::MAX);
-        if exponent.scale_wide(above) < u64::from(LIMIT) {
+        if exponent.apply(above) < LIMIT {
             below = above;
         }
         while above - below > 1 {
             let mid = below + (above - below) / 2;
-            if exponent.scale_wide(mid) < u64::from(LIMIT) {
+            if exponent.apply(mid) < LIMIT {
                 below = mid;
             } else {
                 above = mid;
@@ -176,7 +179,8 @@ impl Params {
             score_scale,
             exponent,
             cutoff: below,
-            requantize,
+            out_mantissa,
+            out_shift,
         })
     }
 
@@ -217,12 +221,20 @@ impl Params {
 
     /// The exponent, in `Q16` powers of two, of a weight whose integer
     /// score lies `difference` below its row's maximum:
-    /// `round(difference · score_scale·Sq·Sk·log2(e)·2^16)`, with the
-    /// multiplier's one rounding; at least `LIMIT` past the cutoff.
-    #[inline(always)]
+    /// `round(difference·M / 2^32)` (halves up, saturated to `u32`) with
+    /// `M = round(score_scale·Sq·Sk·log2(e)·2^16·2^32)`; at least `17·2^16`
+    /// past the [`cutoff`](Self::cutoff).
+    #[inline]
     #[must_use]
     pub fn exponent(&self, difference: u32) -> u32 {
-        u32::try_from(self.exponent.scale_wide(difference)).unwrap_or(u32::MAX)
+        self.exponent.apply(difference)
+    }
+
+    /// [`exponent`](Self::exponent) for a difference at most the cutoff,
+    /// in 32-bit arithmetic: the same value.
+    #[inline(always)]
+    pub(crate) fn exponent_within_cutoff(&self, difference: u32) -> u32 {
+        self.exponent.apply_small(difference)
     }
 
     /// The largest score difference whose weight can be non-zero: past it,
@@ -234,21 +246,97 @@ impl Params {
         self.cutoff
     }
 
-    /// A mean value in `Q16` value steps (`Σ w·(v − zv) / Σ w`) as an
-    /// output `i8`: `zo + round(mean·Sv/So·2^−16)` (one rounding, ties away
-    /// from zero), saturated to `-128..=127`.
+    /// A mean value in `Q23` value steps (`Σ uⱼ·(vⱼ − zv)` with `Σ uⱼ ≈
+    /// 2^23`) as an output `i8`: the mean rounded to `Q8` (halves up) and
+    /// kept within `±(2^16 − 1)`, times `Sv/So` as a 15-bit mantissa and a
+    /// rounding shift (halves up), plus `zo`, saturated to `-128..=127`.
+    /// Every product fits `i32`.
     #[inline(always)]
     #[must_use]
-    pub fn requantize(&self, mean: i32) -> i8 {
-        let steps = i64::from(self.requantize.apply(mean)) + i64::from(self.output.zero_point);
+    pub fn requantize(&self, mean: i64) -> i8 {
+        let q8 = ((mean + (1 << 14)) >> 15).clamp(-0xFFFF, 0xFFFF) as i32;
+        // round(x / 2^s) = (floor(x / 2^(s−1)) + 1) >> 1: adding the half
+        // after the first shift keeps every step in i32 (|x| < 2^31).
+        let steps = (((q8 * self.out_mantissa) >> (self.out_shift - 1)) + 1) >> 1;
+        let steps = steps + self.output.zero_point;
         steps.clamp(-128, 127) as i8
     }
 
-    /// A mean value in `Q16` value steps as a real number:
-    /// `Sv · mean · 2^−16`, rounded once (`mean` is exact in `f32`).
+    /// A mean value in `Q23` value steps as a real number, `Sv·mean/2^23`
+    /// (computed in `f64`, rounded once to `f32`).
     #[inline(always)]
     #[must_use]
-    pub fn dequantize_mean(&self, mean: i32) -> f32 {
-        mean as f32 * (self.value.scale / 65536.0)
+    pub fn dequantize_mean(&self, mean: i64) -> f32 {
+        (mean as f64 * (f64::from(self.value.scale) / f64::from(1u32 << 23))) as f32
+    }
+}
+
+/// `ratio = Sv/So` as `(mantissa, shift)` with `mantissa` in `[2^14,
+/// 2^15)` and `ratio·2^−8 = mantissa·2^−shift`, which takes a `Q8` mean to
+/// output steps; `None` outside `[2^−8, 2^4]`, where the `Q8` mean's
+/// rounding would cost more than the bound allows.
+fn output_multiplier(ratio: f64) -> Option<(i32, u32)> {
+    if !(ratio.is_finite() && (1.0 / 256.0..=16.0).contains(&ratio)) {
+        return None;
+    }
+    let (fraction, mut exponent) = libm::frexp(ratio);
+    // fraction ∈ [0.5, 1): 2^15·fraction rounds into [2^14, 2^15].
+    let mut mantissa = libm::round(fraction * 32768.0) as i32;
+    if mantissa == 1 << 15 {
+        mantissa = 1 << 14;
+        exponent += 1;
+    }
+    // ratio = mantissa·2^(exponent − 15), and the Q8 mean needs 2^−8 more.
+    let shift = u32::try_from(15 - exponent + 8).ok()?;
+    (1..=31).contains(&shift).then_some((mantissa, shift))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `requantize` against the same arithmetic in `i128` and against the
+    /// real product, over means up to the largest a row can give and every
+    /// accepted ratio's end: no overflow, one rounding of the `Q8` mean.
+    #[test]
+    fn requantize_is_exact_at_the_ends_of_its_range() {
+        let unit = Quant {
+            scale: 1.0,
+            zero_point: 0,
+        };
+        for ratio in [1.0 / 256.0, 0.0143, 0.5, 1.0, 1.999, 15.9, 16.0] {
+            let out = Quant {
+                scale: (1.0 / ratio) as f32,
+                zero_point: -3,
+            };
+            let p = Params::new(unit, unit, unit, out, 4).unwrap();
+            let top = 255i64 << 23;
+            for mean in [
+                -top - 4096,
+                -top,
+                -1 << 22,
+                -1,
+                0,
+                1 << 14,
+                12_345_678,
+                top,
+                top + 4096,
+            ] {
+                let q8 = ((i128::from(mean) + (1 << 14)) >> 15).clamp(-0xFFFF, 0xFFFF);
+                let x = q8 * i128::from(p.out_mantissa);
+                let want = ((x + (1 << (p.out_shift - 1))) >> p.out_shift) - 3;
+                assert_eq!(
+                    i128::from(p.requantize(mean)),
+                    want.clamp(-128, 127),
+                    "{mean} at {ratio}"
+                );
+                let real = mean as f64 / f64::from(1u32 << 23) * f64::from(ratio as f32) - 3.0;
+                let got = f64::from(p.requantize(mean));
+                assert!(
+                    (got - real.clamp(-128.0, 127.0)).abs() <= 0.5 + 0.01,
+                    "{mean} at {ratio}"
+                );
+            }
+        }
     }
 }
