@@ -15,10 +15,16 @@
 //! the firmware's bits equal the host's fast kernel's (they need not: fused
 //! multiply-add and lane order may differ).
 //!
+//! The integer run: the log says its output equals the specification and is
+//! within the bound, and its decode steps equal the call; its bit hash is
+//! the host's own integer output's (the integer path gives the same bits
+//! on every target).
+//!
 //! Before reading the logs it checks the firmware's own checks on the host:
 //! the streamed contract check gives `check_contract`'s verdict, and the
 //! decode check passes on the host's output and catches a changed bit and a
-//! step that did not run.
+//! step that did not run; the integer checks pass on the host's integer
+//! output and catch an output one step off and a changed decode row.
 //!
 //! Exit status 0 when every log passes, 1 otherwise.
 
@@ -26,7 +32,7 @@ use std::process::ExitCode;
 
 use microattn::Shape;
 use microattn::reference::{self, check_contract};
-use microattn_firmware::{self as fw, D, H, Inputs, KVH, KeysValues, N, Queries};
+use microattn_firmware::{self as fw, D, H, Inputs, KVH, KeysValues, N, Queries, int8};
 
 fn main() -> ExitCode {
     let logs: Vec<String> = std::env::args().skip(1).collect();
@@ -66,10 +72,20 @@ fn main() -> ExitCode {
         eprintln!("error: the firmware's decode check is wrong: {e}");
         return ExitCode::FAILURE;
     }
+    let host8 = match check_int8_checks() {
+        Ok(out) => out,
+        Err(e) => {
+            eprintln!("error: the firmware's integer checks are wrong: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let host8_hash = format!("{:#010x}", int8::bits_hash(&host8));
 
     let mut ok = true;
     for log in &logs {
-        match check_log(log, &naive, &ref64, &host) {
+        match check_log(log, &naive, &ref64, &host).and_then(|line| {
+            check_int8_log(log, &host8_hash).map(|line8| format!("{line}; {line8}"))
+        }) {
             Ok(line) => println!("{log}: {line}"),
             Err(e) => {
                 println!("{log}: FAIL: {e}");
@@ -209,6 +225,88 @@ fn check_decode_check(host: &Queries) -> Result<(), String> {
     }
     println!("decode check catches a step that did not run (position 3)");
     Ok(())
+}
+
+/// The integer run of one log: its checks passed, and its output's bits
+/// are the host's.
+fn check_int8_log(path: &str, host_hash: &str) -> Result<String, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read: {e}"))?;
+    for line in [
+        format!("int8: bits equal reference::int8::causal_attention_dyn at all {N} positions"),
+        "int8: every output within reference::int8::bound of the oracle".to_string(),
+        format!("int8 decode: {N} of {N} positions by int8::KvCache::step from an empty cache"),
+        format!("int8 decode: bits equal int8::causal_multi_head's at all {N} positions"),
+    ] {
+        if !text.lines().any(|l| l.trim() == line) {
+            return Err(format!("no line {line:?}"));
+        }
+    }
+    let printed = field(&text, "int8 bits: fnv1a(out) = ")?;
+    if printed != host_hash {
+        return Err(format!(
+            "the integer output hashes to {printed}, the host's to {host_hash}: not the same bits"
+        ));
+    }
+    Ok(format!(
+        "integer output bit for bit the host's ({host_hash})"
+    ))
+}
+
+/// The firmware's integer checks on the host: they pass on the host's own
+/// integer output; they report an output one step off as that one
+/// mismatch, and one moved past the bound as outside it; the decode check
+/// reports a changed row. Returns the host's integer output.
+fn check_int8_checks() -> Result<Box<int8::Queries>, String> {
+    let params = int8::params().map_err(|e| e.to_string())?;
+    let mut inputs = Box::new(int8::Inputs::EMPTY);
+    inputs.generate(params, fw::SEED);
+    let (Some(params), Some((k, v))) = (inputs.params(), inputs.kv()) else {
+        return Err("the generated integer inputs lack their cache".into());
+    };
+    let mut out: Box<int8::Queries> = Box::new([[[0; D]; H]; N]);
+    int8::attention(params, &inputs.q, k, v, &mut out);
+
+    let acc = int8::check_against_reference(&inputs, &out);
+    if !acc.passed() {
+        return Err(format!("fails on the host's own output: {acc:?}"));
+    }
+    println!(
+        "integer check passes on the host: max |out - oracle| = {} output steps",
+        acc.max_error
+    );
+
+    // Position 7, head 1, dim 2: one step off, then four, toward 0 (so
+    // that the i8 cannot overflow).
+    let index = 7 * H * D + D + 2;
+    let mut changed = out.clone();
+    let x = &mut changed[7][1][2];
+    let toward_zero = if *x > 0 { -1 } else { 1 };
+    *x += toward_zero;
+    let acc = int8::check_against_reference(&inputs, &changed);
+    if acc.passed() || acc.mismatches != 1 || acc.first_mismatch != Some(index) {
+        return Err(format!("missed an output one step off: {acc:?}"));
+    }
+    changed[7][1][2] += 3 * toward_zero;
+    let acc = int8::check_against_reference(&inputs, &changed);
+    if acc.outside != 1 || acc.first_outside != Some(index) {
+        return Err(format!("missed an output four steps off: {acc:?}"));
+    }
+    println!("integer check catches an output one step off, and four steps outside the bound");
+
+    let decode = int8::decode_steps(&mut inputs, &out, |_, step| step());
+    if !decode.passed() {
+        return Err(format!(
+            "decode check fails on the host's own output: {decode:?}"
+        ));
+    }
+    let decode = int8::decode_steps(&mut inputs, &changed, |_, step| step());
+    if decode.passed() || decode.mismatches != 1 || decode.first_mismatch != Some(7) {
+        return Err(format!(
+            "decode check missed a changed row at position 7: {decode:?}"
+        ));
+    }
+    println!("integer decode check passes on the host and catches a changed row (position 7)");
+    Ok(out)
 }
 
 /// The rest of the line after `prefix`.

@@ -1,6 +1,7 @@
 //! The portable part of the microattn firmware: the problem it runs, its
 //! inputs, the one attention call, the decode steps through the KV cache,
-//! and the checks of their outputs against the accuracy contract. Nothing
+//! and the checks of their outputs against the accuracy contract; and the
+//! same for the integer path at the same shape ([`int8`]). Nothing
 //! here knows about a core: `src/main.rs` adds the run, its report and the
 //! stack measurements, `src/arch/` the entry point and semihosting of
 //! Cortex-M or RISC-V, and `examples/host_check.rs` runs the same code on
@@ -8,11 +9,12 @@
 //!
 //! Memory is sized for the smallest part, the Cortex-M0 on QEMU's `microbit`
 //! (16 KiB of RAM): the queries, the output and the KV cache holding the
-//! keys and values live in the caller's statics (12 KiB); the keys and
-//! values exist once, in the cache, which both the prefill and the decode
-//! steps read (see [`Inputs`]); and the reference checks work one query
-//! position at a time (a row of naive32 and ref64, 384 bytes), never on
-//! whole N-sized copies.
+//! keys and values live in the caller's statics (12 KiB; the integer run's,
+//! 3 KiB, take their place after the f32 run); the keys and values exist
+//! once, in the cache, which both the prefill and the decode steps read
+//! (see [`Inputs`]); and the reference checks work one query position at a
+//! time (a row of naive32 and ref64, 384 bytes), never on whole N-sized
+//! copies.
 
 #![no_std]
 #![forbid(unsafe_code)]
@@ -20,6 +22,8 @@
 
 use microattn::reference::{self, ContractViolation, check_contract};
 use microattn::{Error, KvCache, Shape};
+
+pub mod int8;
 
 /// Sequence length: tokens of context.
 pub const N: usize = 32;
@@ -29,6 +33,11 @@ pub const H: usize = 2;
 pub const KVH: usize = 1;
 /// Head dimension.
 pub const D: usize = 16;
+
+/// Multiply-accumulates in one causal call over all `N` positions: a score
+/// (`D` of them) and a value row (`D` more) per head and visible key,
+/// `2·D·H·N(N+1)/2`.
+pub const MACS: usize = 2 * D * H * N * (N + 1) / 2;
 
 /// Values in one query position's output row (all heads).
 const ROW: usize = H * D;
@@ -121,19 +130,29 @@ impl XorShift32 {
         XorShift32(if seed == 0 { 0x9E37_79B9 } else { seed })
     }
 
-    /// Uniform in [-1, 1) with 24 random bits: exact in f32, so every target
-    /// gets the same bits.
-    fn next_f32(&mut self) -> f32 {
+    /// The next state.
+    fn next_u32(&mut self) -> u32 {
         self.0 ^= self.0 << 13;
         self.0 ^= self.0 >> 17;
         self.0 ^= self.0 << 5;
-        (self.0 >> 8) as f32 / (1u32 << 23) as f32 - 1.0
+        self.0
+    }
+
+    /// Uniform in [-1, 1) with 24 random bits: exact in f32, so every target
+    /// gets the same bits.
+    fn next_f32(&mut self) -> f32 {
+        (self.next_u32() >> 8) as f32 / (1u32 << 23) as f32 - 1.0
+    }
+
+    /// Uniform over every `i8`: the state's top 8 bits.
+    fn next_i8(&mut self) -> i8 {
+        (self.next_u32() >> 24) as u8 as i8
     }
 
     /// Skips `n` values.
     fn skip(&mut self, n: usize) {
         for _ in 0..n {
-            self.next_f32();
+            self.next_u32();
         }
     }
 }
@@ -391,13 +410,19 @@ pub fn checksum(out: &Queries) -> f64 {
 /// outputs are bit-identical.
 #[must_use]
 pub fn bits_hash(out: &Queries) -> u32 {
-    let mut h = 0x811C_9DC5u32;
-    for x in out.as_flattened().as_flattened() {
-        for b in x.to_bits().to_le_bytes() {
-            h = (h ^ u32::from(b)).wrapping_mul(0x0100_0193);
-        }
-    }
-    h
+    fnv1a(
+        out.as_flattened()
+            .as_flattened()
+            .iter()
+            .flat_map(|x| x.to_bits().to_le_bytes()),
+    )
+}
+
+/// FNV-1a (32-bit) of `bytes`.
+fn fnv1a(bytes: impl IntoIterator<Item = u8>) -> u32 {
+    bytes.into_iter().fold(0x811C_9DC5, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    })
 }
 
 /// What the decode steps gave.

@@ -2,14 +2,18 @@
 //! attention call on deterministic inputs, then the same positions again by
 //! KV-cache decode steps, both checked inside the firmware against the
 //! reference and the accuracy contract, the decode steps also bit for bit
-//! against the attention call; then the `−∞` mask on this target's lanes
-//! (`masked_keys_are_never_read`); prints the figures and `PASS`/`FAIL`,
-//! then exits 0/1 through semihosting.
+//! against the attention call; then the integer path at the same shape
+//! (`int8::causal_multi_head` and `int8::KvCache` decode steps), checked bit
+//! for bit against its specification, against the `f64` oracle within its
+//! bound, and the decode steps bit for bit against the call; then the `−∞`
+//! mask on this target's lanes (`masked_keys_are_never_read`); prints the
+//! figures and `PASS`/`FAIL`, then exits 0/1 through semihosting.
 //!
 //! Also measures, for `.ci/footprint`: the stack one attention call uses
 //! below its caller (painted stack), and marks the call with `bench_start` /
-//! `bench_end` for QEMU's instruction-count plugin; and the stack of one
-//! decode step (the last, over all `N` positions).
+//! `bench_end` for QEMU's instruction-count plugin; the stack of one decode
+//! step (the last, over all `N` positions); and the same for the integer
+//! call (`bench_int8_start` / `bench_int8_end`) and decode step.
 //!
 //! The run is this file, the same on every core. The core's own part is in
 //! `arch/`: the entry point, semihosting (`hprint!`, `hprintln!`), the stack
@@ -20,9 +24,10 @@
 #![no_main]
 
 use core::hint::black_box;
+use core::mem::size_of;
 use core::ptr::{addr_of_mut, write_volatile};
 
-use microattn_firmware::{self as fw, Accuracy, Decode, Inputs, Queries};
+use microattn_firmware::{self as fw, Accuracy, Decode, Inputs, Queries, int8};
 
 #[cfg(target_arch = "arm")]
 #[path = "arch/cortex_m.rs"]
@@ -34,11 +39,32 @@ mod stack;
 
 use arch::{hprint, hprintln};
 
-/// The caller's buffers: inputs (queries 4 KiB, keys and values in the KV
-/// cache 4 KiB) and output (4 KiB), in statics so that the stack holds only
-/// what the attention call itself needs.
-static mut INPUTS: Inputs = Inputs::EMPTY;
-static mut OUT: Queries = [[[0.0; fw::D]; fw::H]; fw::N];
+/// The caller's buffers, in a static so that the stack holds only what a
+/// call itself needs: the f32 run's, then the integer run's in the same
+/// RAM.
+static mut BUFFERS: Buffers = Buffers::Float {
+    inputs: Inputs::EMPTY,
+    out: [[[0.0; fw::D]; fw::H]; fw::N],
+};
+
+/// The f32 run's buffers (queries 4 KiB, keys and values in the KV cache
+/// 4 KiB, output 4 KiB), then the integer run's (1 KiB each): one at a time,
+/// since both at once would leave the Cortex-M0 (16 KiB of RAM) too little
+/// stack for the integer checks.
+#[expect(
+    clippy::large_enum_variant,
+    reason = "the variants share RAM on purpose: the larger is the size"
+)]
+enum Buffers {
+    Float {
+        inputs: Inputs,
+        out: Queries,
+    },
+    Int8 {
+        inputs: int8::Inputs,
+        out: int8::Queries,
+    },
+}
 
 /// Written by the markers so that they have different bodies (otherwise
 /// LLVM may merge them into one function).
@@ -60,6 +86,22 @@ pub extern "C" fn bench_end() {
     unsafe { write_volatile(addr_of_mut!(MARK), 0x5157_0002) }
 }
 
+/// Marks the start of the measured integer call.
+#[unsafe(no_mangle)]
+#[inline(never)]
+pub extern "C" fn bench_int8_start() {
+    // SAFETY: as in `bench_start`.
+    unsafe { write_volatile(addr_of_mut!(MARK), 0x5157_0003) }
+}
+
+/// Marks the end of the measured integer call.
+#[unsafe(no_mangle)]
+#[inline(never)]
+pub extern "C" fn bench_int8_end() {
+    // SAFETY: as in `bench_start`.
+    unsafe { write_volatile(addr_of_mut!(MARK), 0x5157_0004) }
+}
+
 /// The run, called by the core's entry point (`arch::main`).
 fn run() -> ! {
     #[cfg(feature = "force-panic")]
@@ -69,23 +111,66 @@ fn run() -> ! {
         core::hint::spin_loop();
     }
 
-    // SAFETY: `run` runs once and is the only code touching these statics;
-    // these are the only references to them.
-    let (inputs, out) = unsafe { (&mut *addr_of_mut!(INPUTS), &mut *addr_of_mut!(OUT)) };
-    inputs.generate(fw::SEED);
-
     hprintln!(
-        "microattn firmware on {}: causal_multi_head::<N={}, H={}, KVH={}, D={}>",
+        "microattn firmware on {}: causal_multi_head::<N={}, H={}, KVH={}, D={}>, {} multiply-accumulates per call",
         env!("FIRMWARE_TARGET"),
         fw::N,
         fw::H,
         fw::KVH,
-        fw::D
+        fw::D,
+        fw::MACS
     );
 
+    // SAFETY: `run` runs once and is the only code touching this static;
+    // this is the only reference to it.
+    let buffers = unsafe { &mut *addr_of_mut!(BUFFERS) };
+    let float = match buffers {
+        Buffers::Float { inputs, out } => run_float(inputs, out),
+        Buffers::Int8 { .. } => false,
+    };
+    *buffers = Buffers::Int8 {
+        inputs: int8::Inputs::EMPTY,
+        out: [[[0; fw::D]; fw::H]; fw::N],
+    };
+    let integer = match buffers {
+        Buffers::Int8 { inputs, out } => run_int8(inputs, out),
+        Buffers::Float { .. } => false,
+    };
+
+    let masked = run_masked();
+
+    if float && integer && masked {
+        hprintln!("PASS");
+        arch::exit(true)
+    } else {
+        fail()
+    }
+}
+
+/// The `−∞` mask check. Never inlined, as the two runs are: its arrays
+/// stay out of `run`'s frame, which is on the stack throughout.
+#[inline(never)]
+fn run_masked() -> bool {
+    let masked = fw::masked_keys_are_never_read();
+    hprintln!(
+        "masked keys: {}",
+        if masked {
+            "never read (bits as with zeros, masked rows +0.0)"
+        } else {
+            "READ"
+        }
+    );
+    masked
+}
+
+/// The f32 run: the measured call, its checks, the decode steps. `true` if
+/// every check passed.
+#[inline(never)]
+fn run_float(inputs: &mut Inputs, out: &mut Queries) -> bool {
+    inputs.generate(fw::SEED);
     let Some((k, v)) = inputs.kv() else {
         hprintln!("inputs: the KV cache does not hold all {} positions", fw::N);
-        fail();
+        return false;
     };
     // The measured call: the stack below this frame is painted first, and
     // the markers bracket the call for the instruction counter.
@@ -134,22 +219,170 @@ fn run() -> ! {
             stack::depth(caller_sp)
         );
     }
-
-    let masked = fw::masked_keys_are_never_read();
     hprintln!(
-        "masked keys: {}",
-        if masked {
-            "never read (bits as with zeros, masked rows +0.0)"
-        } else {
-            "READ"
+        "KV cache: KvCache<{}, {}, {}> is {} B",
+        fw::N,
+        fw::KVH,
+        fw::D,
+        size_of::<fw::Cache>()
+    );
+    prefill.verdict.is_ok() && decode.passed()
+}
+
+/// The integer run: the measured call, its checks, the decode steps.
+/// `true` if every check passed.
+#[inline(never)]
+fn run_int8(inputs: &mut int8::Inputs, out: &mut int8::Queries) -> bool {
+    let params = match int8::params() {
+        Ok(params) => params,
+        Err(e) => {
+            hprintln!("int8: the parameters are refused: {}", e);
+            return false;
         }
+    };
+    inputs.generate(params, fw::SEED);
+    hprintln!(
+        "int8: int8::causal_multi_head::<N={}, H={}, KVH={}, D={}>; (scale, zero point) q ({}, {}), k ({}, {}), v ({}, {}), out ({}, {})",
+        fw::N,
+        fw::H,
+        fw::KVH,
+        fw::D,
+        int8::QUERY.scale,
+        int8::QUERY.zero_point,
+        int8::KEY.scale,
+        int8::KEY.zero_point,
+        int8::VALUE.scale,
+        int8::VALUE.zero_point,
+        int8::OUTPUT.scale,
+        int8::OUTPUT.zero_point
+    );
+    let (Some(params), Some((k, v))) = (inputs.params(), inputs.kv()) else {
+        hprintln!("int8: the KV cache does not hold all {} positions", fw::N);
+        return false;
+    };
+    let painted = stack::paint();
+    let caller_sp = stack::pointer();
+    bench_int8_start();
+    int8::attention(
+        black_box(params),
+        black_box(&inputs.q),
+        black_box(k),
+        black_box(v),
+        black_box(&mut *out),
+    );
+    bench_int8_end();
+    let used = stack::used_below(caller_sp, painted);
+    hprintln!(
+        "int8 stack: {} B below the caller for one int8 attention call (caller's stack pointer {} B into the stack)",
+        used,
+        stack::depth(caller_sp)
     );
 
-    if prefill.verdict.is_ok() && decode.passed() && masked {
-        hprintln!("PASS");
-        arch::exit(true)
-    } else {
-        fail()
+    // The checks run the specification and the oracle (2 KiB of scratch
+    // each): the run's deepest stack, painted so that an overflow (into the
+    // statics below the stack) fails the run instead of passing unseen.
+    let painted = stack::paint();
+    let caller_sp = stack::pointer();
+    let accuracy = int8::check_against_reference(inputs, out);
+    let used = stack::used_below(caller_sp, painted);
+    let free = caller_sp - painted;
+    hprintln!(
+        "int8 checks: {} B of stack below the caller, of {} B free",
+        used,
+        free
+    );
+    report_int8(&accuracy);
+    hprintln!("int8 bits: fnv1a(out) = {:#010x}", int8::bits_hash(out));
+
+    let mut step_stack = None;
+    let decode = int8::decode_steps(inputs, out, |i, step| {
+        if i + 1 == fw::N {
+            let painted = stack::paint();
+            let caller_sp = stack::pointer();
+            step();
+            step_stack = Some((stack::used_below(caller_sp, painted), caller_sp));
+        } else {
+            step();
+        }
+    });
+    report_int8_decode(&decode);
+    if let Some((used, caller_sp)) = step_stack {
+        hprintln!(
+            "int8 decode stack: {} B below the caller for one int8 decode step (int8::KvCache::step over {} positions; caller's stack pointer {} B into the stack)",
+            used,
+            fw::N,
+            stack::depth(caller_sp)
+        );
+    }
+    hprintln!(
+        "int8 KV cache: int8::KvCache<{}, {}, {}> is {} B",
+        fw::N,
+        fw::KVH,
+        fw::D,
+        size_of::<int8::Cache>()
+    );
+    accuracy.passed() && decode.passed() && used < free
+}
+
+/// Prints the integer output's comparison with its specification and the
+/// oracle.
+fn report_int8(acc: &int8::Accuracy) {
+    if acc.positions != fw::N {
+        hprintln!(
+            "int8: checked {} of {} positions (inputs missing)",
+            acc.positions,
+            fw::N
+        );
+    }
+    match acc.first_mismatch {
+        None => hprintln!(
+            "int8: bits equal reference::int8::causal_attention_dyn at all {} positions",
+            acc.positions
+        ),
+        Some(first) => hprintln!(
+            "int8: bits differ from reference::int8::causal_attention_dyn at {} outputs (first: position {}, value {})",
+            acc.mismatches,
+            first / (fw::H * fw::D),
+            first % (fw::H * fw::D)
+        ),
+    }
+    hprintln!(
+        "int8: max |out - oracle| = {} output steps (bound there {})",
+        acc.max_error,
+        acc.bound_there
+    );
+    match acc.first_outside {
+        None => hprintln!("int8: every output within reference::int8::bound of the oracle"),
+        Some(first) => hprintln!(
+            "int8: {} outputs outside reference::int8::bound of the oracle (first: position {}, value {})",
+            acc.outside,
+            first / (fw::H * fw::D),
+            first % (fw::H * fw::D)
+        ),
+    }
+}
+
+/// Prints what the integer decode steps gave.
+fn report_int8_decode(decode: &int8::Decode) {
+    if let Some(e) = &decode.error {
+        hprintln!("int8 decode: step {} failed: {}", decode.steps, e);
+    }
+    hprintln!(
+        "int8 decode: {} of {} positions by int8::KvCache::step from an empty cache",
+        decode.steps,
+        fw::N
+    );
+    match decode.first_mismatch {
+        None if decode.steps == fw::N => hprintln!(
+            "int8 decode: bits equal int8::causal_multi_head's at all {} positions",
+            fw::N
+        ),
+        None => hprintln!("int8 decode: bits equal int8::causal_multi_head's at the positions run"),
+        Some(first) => hprintln!(
+            "int8 decode: bits differ from int8::causal_multi_head's at {} positions (first: {})",
+            decode.mismatches,
+            first
+        ),
     }
 }
 
