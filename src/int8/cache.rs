@@ -241,12 +241,7 @@ impl<const CAP: usize, const KVH: usize, const D: usize> KvCache<CAP, KVH, D> {
         let group = (H / KVH).max(1);
         let p = &self.params;
         for (h, (q, out)) in q.iter().zip(out.iter_mut()).enumerate() {
-            let rows = |flat| Rows {
-                flat,
-                stride: KVH * D,
-                offset: (h / group) * D,
-                d: D,
-            };
+            let rows = |flat| Rows::new(flat, KVH * D, (h / group) * D, D);
             let keys = rows(self.keys().as_flattened().as_flattened());
             let values = rows(self.values().as_flattened().as_flattened());
             kernel::row::<D>(p, q, keys, values, len, |dim, mean| {

@@ -6,19 +6,19 @@
 //!    `m`. The key zero point is left out: it adds `−zk·Σ_d q'_d` to every
 //!    score of the row, which the softmax cancels (only `m − sⱼ` is used).
 //! 2. every weight `wⱼ = weight(exponent(m − sⱼ))` in `0..=2^16` (0 without
-//!    computing it past the prepared cutoff) and their sum `W`.
-//! 3. [`Normalizer`]: `W`'s leading 16 bits, one division, and each weight
-//!    becomes `uⱼ ≈ wⱼ·2^23/W` by one multiply and one rounding shift, so
-//!    that `Σ uⱼ ≈ 2^23`.
-//! 4. `Σⱼ uⱼ·vⱼ_d` per dimension (`i32`: at most about `2^23·128`), minus
-//!    `zv·Σ uⱼ`, is the mean value in `Q23` steps; the prepared
-//!    requantization turns it into an output.
+//!    computing it past the prepared cutoff), their sum `W` and
+//!    `Σⱼ wⱼ·vⱼ_d` per dimension: exact, in `i32` over blocks of [`BLOCK`]
+//!    keys (`|w·v| ≤ 2^23`) added into `i64` totals; the value zero point
+//!    comes off once at the end, `A_d = Σⱼ wⱼ·(vⱼ_d − zv)`.
+//! 3. [`Normalizer`]: `W`'s leading 16 bits, one division, then one
+//!    rounding shift and one product per output give the mean `A_d / W` in
+//!    `Q22` value steps; the caller's sink requantizes it.
 //!
-//! The first [`STORED`] scores (then weights) of a row stay on the stack
-//! between the passes; later keys' scores and weights are computed again,
-//! bit for bit the same. The reference
-//! ([`reference::int8`](crate::reference::int8)) writes the same
-//! arithmetic out plainly.
+//! The first [`STORED`] scores of a row stay on the stack between the
+//! passes; later keys' scores are computed again, bit for bit the same.
+//! Integer sums are exact, so the blocking changes no bit. The reference
+//! ([`reference::int8`](crate::reference::int8)) writes the same arithmetic
+//! out plainly.
 
 use super::exp2::weight;
 use super::params::Params;
@@ -28,33 +28,37 @@ use crate::check::Sizes;
 /// runtime API's row scratch, and what keeps a score below `2^31`.
 pub const MAX_HEAD_DIM: usize = 256;
 
-/// Scores (then weights) of a row kept between the passes, an `i32` or
-/// `u32` each on the stack.
+/// Scores of a row kept between the two passes, an `i32` each on the
+/// stack.
 pub(crate) const STORED: usize = 64;
 
-/// Turns a row's weights into `Q23` fractions of their sum: `W`'s leading
-/// bits `W16 = W >> b` in `[2^15, 2^16)`, `F = round(2^30 / W16)`, and
-/// `u = round(w·F / 2^(b + 7))` (halves up), so `Σ u ≈ 2^23`. Every step
-/// fits `u32`: `w·F ≤ 2^16·2^15`.
+/// Keys per `i32` block of the value sums: `256·2^16·128 = 2^31`.
+const BLOCK: usize = 256;
+
+/// The mean of a row from its weighted value sums: with `b` the bit length
+/// of `W` minus 16 (so `W >> b` lies in `[2^15, 2^16)`) and
+/// `F = round(2^30 / (W >> b))`, the mean of a sum `A` is
+/// `round(A / 2^(b+8))·F ≈ A·2^22 / W`, in `Q22` value steps. The first
+/// factor is below `2^16` in size (`|A| ≤ 255·W`) and `F ≤ 2^15`, so the
+/// product fits `i32`.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Normalizer {
-    factor: u32,
+    factor: i32,
     shift: u32,
 }
 
 impl Normalizer {
     /// The normalizer of a row whose weights sum to `total` (at least
     /// `2^16` for a row with a key: its maximum's weight is `2^16`); a zero
-    /// total makes every fraction 0.
+    /// total gives mean 0.
     #[inline(always)]
     pub(crate) fn new(total: u64) -> Self {
-        let bits = 64 - total.leading_zeros();
-        let b = bits.saturating_sub(16);
+        let b = (64 - total.leading_zeros()).saturating_sub(16);
         let top = (total >> b) as u32;
         match ((1u32 << 30) + top / 2).checked_div(top) {
             Some(factor) if b >= 1 => Normalizer {
-                factor,
-                shift: b + 7,
+                factor: factor as i32,
+                shift: b + 8,
             },
             _ => Normalizer {
                 factor: 0,
@@ -63,34 +67,45 @@ impl Normalizer {
         }
     }
 
-    /// The `Q23` fraction of one weight.
+    /// The mean of one weighted sum, in `Q22` value steps.
     #[inline(always)]
-    pub(crate) fn apply(self, w: u32) -> u32 {
-        // shift ≥ 8; w·factor ≤ 2^31 and the half < 2^31.
-        let half = 1u32.checked_shl(self.shift - 1).unwrap_or(0);
-        (w * self.factor + half)
-            .checked_shr(self.shift)
-            .unwrap_or(0)
+    pub(crate) fn mean(self, sum: i64) -> i32 {
+        // round(x / 2^s) = (floor(x / 2^(s−1)) + 1) >> 1, with s ≥ 8: no
+        // addition can overflow. In i32 when the sum fits (every row of up
+        // to about 2^7 keys), which is the same value.
+        let scaled = match i32::try_from(sum) {
+            Ok(x) => ((x >> (self.shift - 1)) + 1) >> 1,
+            Err(_) => (((sum >> (self.shift - 1)) + 1) >> 1).clamp(-0xFFFF, 0xFFFF) as i32,
+        };
+        scaled.clamp(-0xFFFF, 0xFFFF) * self.factor
     }
 }
 
 /// Rows of one key/value head in a token-major `i8` buffer: row `j` is
-/// `flat[j·stride + offset..][..d]`.
+/// `flat[j·stride..][..d]`, `flat` starting at the head's first value.
 #[derive(Clone, Copy)]
 pub(crate) struct Rows<'a> {
-    pub(crate) flat: &'a [i8],
-    pub(crate) stride: usize,
-    pub(crate) offset: usize,
-    pub(crate) d: usize,
+    flat: &'a [i8],
+    stride: usize,
+    d: usize,
 }
 
 impl<'a> Rows<'a> {
+    /// The rows of the head whose first value is `flat[offset]`.
+    #[inline(always)]
+    pub(crate) fn new(flat: &'a [i8], stride: usize, offset: usize, d: usize) -> Self {
+        Rows {
+            flat: flat.get(offset..).unwrap_or(&[]),
+            stride,
+            d,
+        }
+    }
+
     /// Row `j` (empty past the buffer, which checked callers never reach).
     #[inline(always)]
     fn get(&self, j: usize) -> &'a [i8] {
-        let at = j * self.stride + self.offset;
         self.flat
-            .get(at..)
+            .get(j * self.stride..)
             .and_then(|r| r.get(..self.d))
             .unwrap_or(&[])
     }
@@ -107,7 +122,7 @@ fn dot(a: &[i16], b: &[i8]) -> i32 {
 
 /// One query row (`q`) of one head over the first `len` rows of `keys` and
 /// `values`; calls `sink(dim, mean)` once per dimension with the mean value
-/// in `Q23` value steps. `DM ≥ keys.d` sizes the scratch; `len = 0` gives
+/// in `Q22` value steps. `DM ≥ keys.d` sizes the scratch; `len = 0` gives
 /// mean 0 everywhere.
 #[inline(always)]
 pub(crate) fn row<const DM: usize>(
@@ -116,7 +131,7 @@ pub(crate) fn row<const DM: usize>(
     keys: Rows<'_>,
     values: Rows<'_>,
     len: usize,
-    mut sink: impl FnMut(usize, i64),
+    mut sink: impl FnMut(usize, i32),
 ) {
     let d = keys.d.min(DM);
     let zq = p.query().zero_point;
@@ -136,7 +151,7 @@ pub(crate) fn row<const DM: usize>(
         max = max.max(s);
     }
 
-    // Pass 2: weights (kept in place of the scores) and their sum.
+    // Pass 2: weights, their sum, and the weighted value sums.
     let cutoff = p.cutoff();
     let weigh = |s: i32| {
         let difference = max.wrapping_sub(s) as u32;
@@ -147,67 +162,38 @@ pub(crate) fn row<const DM: usize>(
         }
     };
     let mut total: u64 = 0;
-    for slot in kept.iter_mut() {
-        *slot = weigh(*slot as i32);
-        total += u64::from(*slot);
-    }
-    for j in kept.len()..len {
-        total += u64::from(weigh(dot(qz, keys.get(j))));
-    }
-
-    // The kept weights become their Q23 fractions, in place.
-    let norm = Normalizer::new(total);
-    let mut sum_u: i32 = 0;
-    for w in kept.iter_mut() {
-        *w = norm.apply(*w);
-        sum_u += *w as i32;
-    }
-
-    // Pass 3: fractions times values. Kept keys four dimensions at a time,
-    // with the four sums in registers; then the keys past them.
     let mut acc = [0i32; DM];
-    let first = values
-        .flat
-        .get(values.offset..)
-        .unwrap_or(&[])
-        .chunks(values.stride.max(1));
-    let mut groups = acc.get_mut(..d).unwrap_or(&mut []).chunks_exact_mut(4);
-    let mut dim = 0;
-    for group in groups.by_ref() {
-        let mut a = [0i32; 4];
-        for (&u, row) in kept.iter().zip(first.clone()) {
-            if let Some(x) = row.get(dim..dim + 4) {
-                let u = u as i32;
-                a[0] += u * i32::from(x[0]);
-                a[1] += u * i32::from(x[1]);
-                a[2] += u * i32::from(x[2]);
-                a[3] += u * i32::from(x[3]);
+    let mut totals = [0i64; DM];
+    let mut start = 0;
+    while start < len {
+        let end = len.min(start + BLOCK);
+        for j in start..end {
+            let w = match kept.get(j) {
+                Some(&s) => weigh(s as i32),
+                None => weigh(dot(qz, keys.get(j))),
+            };
+            if w == 0 {
+                continue;
+            }
+            total += u64::from(w);
+            let w = w as i32;
+            for (a, &x) in acc.iter_mut().zip(values.get(j)) {
+                *a += w * i32::from(x);
             }
         }
-        group.copy_from_slice(&a);
-        dim += 4;
-    }
-    for a in groups.into_remainder() {
-        for (&u, row) in kept.iter().zip(first.clone()) {
-            *a += u as i32 * row.get(dim).map_or(0, |&x| i32::from(x));
+        if end < len {
+            for (t, a) in totals.iter_mut().zip(acc.iter_mut()) {
+                *t += i64::from(*a);
+                *a = 0;
+            }
         }
-        dim += 1;
-    }
-    for j in kept.len()..len {
-        let w = weigh(dot(qz, keys.get(j)));
-        if w == 0 {
-            continue;
-        }
-        let u = norm.apply(w) as i32;
-        sum_u += u;
-        for (a, &x) in acc.iter_mut().zip(values.get(j)) {
-            *a += u * i32::from(x);
-        }
+        start = end;
     }
 
-    let offset = i64::from(p.value().zero_point) * i64::from(sum_u);
-    for (dim, &a) in acc.iter().take(d).enumerate() {
-        sink(dim, i64::from(a) - offset);
+    let norm = Normalizer::new(total);
+    let offset = i64::from(p.value().zero_point) * total as i64;
+    for (dim, (&t, &a)) in totals.iter().zip(&acc).take(d).enumerate() {
+        sink(dim, norm.mean(t + i64::from(a) - offset));
     }
 }
 
@@ -219,7 +205,7 @@ pub(crate) fn run<const DM: usize>(
     p: &Params,
     s: &Sizes,
     (q, k, v): (&[i8], &[i8], &[i8]),
-    mut sink: impl FnMut(usize, i64),
+    mut sink: impl FnMut(usize, i32),
 ) {
     let d = s.head_dim.get();
     let offset = s.kv_len.saturating_sub(s.q_len);
@@ -227,12 +213,7 @@ pub(crate) fn run<const DM: usize>(
         for h in 0..s.heads.get() {
             let at = (i * s.heads.get() + h) * d;
             let q_row = q.get(at..).and_then(|r| r.get(..d)).unwrap_or(&[]);
-            let rows = |flat| Rows {
-                flat,
-                stride: s.kv_token,
-                offset: (h / s.group) * d,
-                d,
-            };
+            let rows = |flat| Rows::new(flat, s.kv_token, (h / s.group) * d, d);
             row::<DM>(p, q_row, rows(k), rows(v), offset + i + 1, |dim, mean| {
                 sink(at + dim, mean);
             });

@@ -43,13 +43,13 @@
 //! [`weight`]`(`[`Params::exponent`]`(m − sⱼ))`: `2^16·2^(−x)` for `x =
 //! (m − sⱼ)·scale·Sq·Sk·log2(e)`, the exponent rounded to `2^−16`, the
 //! power of two from a table (within 1.24 units), rounded to an integer.
-//! With `W = Σⱼ wⱼ` (exact), each weight becomes a `Q23` fraction of `W`:
-//! `uⱼ = round(wⱼ·F / 2^(b+7))` with `b` the bit length of `W` minus 16
-//! and `F = round(2^30 / (W >> b))`. The mean `Σⱼ uⱼ·(vⱼ_d − zv)` (exact,
-//! in `Q23` value steps) is [`Params::requantize`]d: rounded to `Q8`,
+//! The sums `W = Σⱼ wⱼ` and `A_d = Σⱼ wⱼ·(vⱼ_d − zv)` are exact. With `b`
+//! the bit length of `W` minus 16 and `F = round(2^30 / (W >> b))`, the
+//! mean is `round(A_d / 2^(b+8))·F`, about `A_d·2^22 / W` (`Q22` value
+//! steps), and the output [`Params::requantize`]s it: rounded to `Q8`,
 //! times `Sv/So` as a 15-bit mantissa, rounded, plus `zo`, saturated to
 //! `i8`. Every rounding takes halves up. The `f32` variants return
-//! `Sv·mean/2^23` instead. [`reference::int8`](crate::reference::int8)
+//! `Sv·mean/2^22` instead. [`reference::int8`](crate::reference::int8)
 //! writes this out plainly; every path here equals it bit for bit, on
 //! every target.
 //!
@@ -58,35 +58,36 @@
 //! ([`reference::int8::oracle`](crate::reference::int8::oracle)), in output
 //! steps, for a row of `L` visible keys and `M = Sv/So`:
 //!
-//! `|out − oracle| ≤ 0.5 + M·(0.04 + 0.002·L)`
+//! `|out − oracle| ≤ 0.5 + M·(0.045 + 0.002·L)`
 //! ([`reference::int8::bound`](crate::reference::int8::bound)), from:
 //!
 //! - 0.5: the output's rounding (saturation only moves it closer);
-//! - a value spread of at most 255 steps (`vⱼ − zv` of `i8` values), so a
-//!   relative error `ε` common to all weights moves the mean by at most
-//!   `255·ε`, and independent relative errors `εⱼ` by at most
-//!   `255·max εⱼ`;
+//! - a value spread of at most 255 steps (`vⱼ − zv` of `i8` values): a
+//!   relative error `ε` of each weight, or common to all of them, moves the
+//!   mean by at most `255·ε`;
 //! - each weight's relative error, at most `4.9·10⁻⁵`: the exponent's
 //!   error, at most one unit of `2^−16` (its rounding, and its
 //!   multiplier's at the smallest accepted scales), `ln 2·2^−16`, and the
-//!   table's 1.24 units of a weight of at least `2^15`; the
-//!   normalization's common error, at most `6.1·10⁻⁵` (`F`'s rounding and
-//!   `W`'s truncation to 16 bits); the output mantissa's, `3.1·10⁻⁵`:
+//!   table's 1.24 units of a weight of at least `2^15`;
+//! - the common errors: `F`'s rounding and `W`'s truncation to 16 bits,
+//!   `6.1·10⁻⁵`, and the output mantissa's, `3.1·10⁻⁵`: with the above,
 //!   `255·1.41·10⁻⁴ < 0.036`;
-//! - the `Q8` mean's rounding, `2^−9 < 0.002`;
-//! - per key, its weight's rounding to an integer (half a unit against
-//!   `W ≥ 2^16`, the maximum's weight being exactly `2^16`) and its
-//!   fraction's (half a unit of `2^−23`): `255·(2^−17 + 2^−24) < 0.002`.
+//! - `A_d`'s rounding to `2^(b+8)`, at most `2^−8` value steps, and the
+//!   `Q8` mean's, `2^−9`: below `0.006`;
+//! - per key, its weight's rounding to an integer: half a unit against
+//!   `W ≥ 2^16` (the maximum's weight is exactly `2^16`),
+//!   `255·2^−17 < 0.002`.
 //!
-//! With `M ≤ 1` and `L ≤ 230` that is below 1 output step: within 1 step
+//! With `M ≤ 1` and `L ≤ 227` that is below 1 output step: within 1 step
 //! of the oracle. The property tests hold the bound over shapes up to 64
 //! positions, `D` 1..64, every head grouping, zero points across `i8` and
 //! scales over several decades (and the 1-step promise where it applies).
 //!
 //! # Memory
-//! No heap. One call keeps on the stack the query row as `i16` and the
-//! value sums as `i32` (`6D` bytes) and 64 scores (256 bytes): `D` the
-//! fixed-size call's head dimension, [`MAX_HEAD_DIM`] for the runtime API.
+//! No heap. One call keeps on the stack the query row as `i16`, the value
+//! sums as `i32` and `i64` (`14D` bytes) and up to 64 scores (256 bytes):
+//! `D` the fixed-size call's head dimension, [`MAX_HEAD_DIM`] for the
+//! runtime API.
 
 mod cache;
 mod exp2;
@@ -125,7 +126,7 @@ pub fn weight(t: u32) -> u32 {
 fn run_fixed<const N: usize, const H: usize, const KVH: usize, const D: usize>(
     params: &Params,
     (q, k, v): (&[i8], &[i8], &[i8]),
-    sink: impl FnMut(usize, i64),
+    sink: impl FnMut(usize, i32),
 ) {
     const {
         assert_heads::<N, H, KVH, D>();

@@ -3,10 +3,10 @@
 //!
 //! [`causal_attention_dyn`] computes, for every query and head, the whole
 //! row of exact scores `sⱼ = Σ_d (q_d − zq)(kⱼ_d − zk)` (in `i64`), their
-//! maximum, each weight [`weight`]`(`[`Params::exponent`]`(m − sⱼ))`, their
-//! exact sum `W`, each weight as a `Q23` fraction `uⱼ` of `W` (through `W`'s
-//! leading 16 bits and one rounded reciprocal of them), the exact
-//! `Σⱼ uⱼ·(vⱼ_d − zv)` (the mean in `Q23` value steps), and
+//! maximum, each weight [`weight`]`(`[`Params::exponent`]`(m − sⱼ))`, the
+//! exact sums `W = Σⱼ wⱼ` and `A_d = Σⱼ wⱼ·(vⱼ_d − zv)`, the mean `A_d / W`
+//! in `Q22` value steps (through `W`'s leading 16 bits, a rounded
+//! reciprocal of them and `A_d` rounded to the same scale), and
 //! [`Params::requantize`]. It shares with the fast path only those three
 //! prepared functions (the exponent, the weight, the requantization), which
 //! define the arithmetic; the scores, the sums, the zero points and the
@@ -77,10 +77,17 @@ pub fn causal_attention_dyn(
                 let difference = u32::try_from(max - score(j)).unwrap_or(u32::MAX);
                 i64::from(weight(params.exponent(difference)))
             };
-            let total: i64 = (0..visible).map(w).sum();
-            // The weights as Q23 fractions of their total: the total's
-            // leading 16 bits, a rounded reciprocal of them, one rounded
-            // product per weight.
+            let mut total = 0i64;
+            let mut sums = [0i64; MAX_HEAD_DIM];
+            for j in 0..visible {
+                let wj = w(j);
+                total += wj;
+                for (x, sum) in sums.iter_mut().enumerate().take(d) {
+                    *sum += wj * (at(v, j, kv_heads, g, d, x) - zv);
+                }
+            }
+            // The mean sum / total in Q22: the total's leading 16 bits, a
+            // rounded reciprocal of them, the sum rounded to the same scale.
             let b = (64 - total.leading_zeros()).saturating_sub(16);
             let top = total >> b;
             let factor = if top == 0 {
@@ -88,17 +95,15 @@ pub fn causal_attention_dyn(
             } else {
                 ((1i64 << 30) + top / 2) / top
             };
-            let fraction = |j: usize| (w(j) * factor + (1i64 << (b + 6))) >> (b + 7);
-            let mut mean = [0i64; MAX_HEAD_DIM];
-            for j in 0..visible {
-                let u = fraction(j);
-                for (x, m) in mean.iter_mut().enumerate().take(d) {
-                    *m += u * (at(v, j, kv_heads, g, d, x) - zv);
-                }
-            }
-            for (x, &m) in mean.iter().enumerate().take(d) {
+            for (x, &sum) in sums.iter().enumerate().take(d) {
+                let scaled = if b == 0 {
+                    0
+                } else {
+                    (sum + (1i64 << (b + 7))) >> (b + 8)
+                };
+                let mean = scaled.clamp(-0xFFFF, 0xFFFF) * factor;
                 if let Some(o) = out.get_mut((i * heads + h) * d + x) {
-                    *o = params.requantize(m);
+                    *o = params.requantize(i32::try_from(mean).unwrap_or(0));
                 }
             }
         }
@@ -171,7 +176,7 @@ pub fn oracle(
 
 /// The accuracy bound, in output steps, of one output of a row of
 /// `visible` keys against the [`oracle`] (saturated to `i8`):
-/// `0.5 + M·(0.04 + 0.002·visible)` with `M = Sv/So`
+/// `0.5 + M·(0.045 + 0.002·visible)` with `M = Sv/So`
 /// (derived in [`crate::int8`], "Accuracy").
 ///
 /// ```
@@ -185,7 +190,7 @@ pub fn oracle(
 #[must_use]
 pub fn bound(params: &Params, visible: usize) -> f64 {
     let m = f64::from(params.value().scale) / f64::from(params.output().scale);
-    0.5 + m * (0.04 + 0.002 * visible as f64)
+    0.5 + m * (0.045 + 0.002 * visible as f64)
 }
 
 /// Whether an output `got` is within [`bound`] of the oracle's `want`
