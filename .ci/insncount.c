@@ -1,11 +1,12 @@
 /* insncount.c: a QEMU TCG plugin that counts executed guest instructions,
  * for .ci/footprint.
  *
- * Counts every instruction exactly (an inline add per instruction) and, given
- * start=ADDR,end=ADDR, also the instructions executed from each execution of
- * the instruction at `start` up to the next execution of the one at `end`
- * (neither marker's first instruction is counted in that region). The
- * counts go to QEMU's log: run with `-d plugin -D FILE`.
+ * Counts every instruction exactly (an inline add per instruction) and, for
+ * each region given as start=ADDR,end=ADDR (up to MAX_REGIONS pairs, in
+ * order), also the instructions executed from each execution of the
+ * instruction at `start` (counted) up to the next execution of the one at
+ * `end` (not counted). The counts go to QEMU's log, one line per region in
+ * the order given: run with `-d plugin -D FILE`.
  *
  * QEMU counts instructions, not cycles: no pipeline, wait states or
  * multi-cycle instructions.
@@ -63,26 +64,32 @@ __attribute__((visibility("default"))) int qemu_plugin_version = 1;
 
 /* The guests measured have one vCPU: plain counters suffice. */
 static uint64_t total;
-static uint64_t start_pc = UINT64_MAX, end_pc = UINT64_MAX;
-static uint64_t total_at_start, region, regions;
-static bool in_region;
+
+#define MAX_REGIONS 4
+struct region {
+    uint64_t start_pc, end_pc;
+    uint64_t total_at_start, count, runs;
+    bool open;
+};
+static struct region regions[MAX_REGIONS];
+static int n_regions;
 
 static void on_start(unsigned int vcpu, void *udata)
 {
     (void)vcpu;
-    (void)udata;
-    total_at_start = total;
-    in_region = true;
+    struct region *r = udata;
+    r->total_at_start = total;
+    r->open = true;
 }
 
 static void on_end(unsigned int vcpu, void *udata)
 {
     (void)vcpu;
-    (void)udata;
-    if (in_region) {
-        region += total - total_at_start;
-        regions++;
-        in_region = false;
+    struct region *r = udata;
+    if (r->open) {
+        r->count += total - r->total_at_start;
+        r->runs++;
+        r->open = false;
     }
 }
 
@@ -95,10 +102,14 @@ static void on_translate(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
         uint64_t pc = qemu_plugin_insn_vaddr(insn);
         /* The marker callbacks are registered before the count, so they run
          * before this instruction is counted. */
-        if (pc == start_pc)
-            qemu_plugin_register_vcpu_insn_exec_cb(insn, on_start, QEMU_PLUGIN_CB_NO_REGS, NULL);
-        if (pc == end_pc)
-            qemu_plugin_register_vcpu_insn_exec_cb(insn, on_end, QEMU_PLUGIN_CB_NO_REGS, NULL);
+        for (int r = 0; r < n_regions; r++) {
+            if (pc == regions[r].start_pc)
+                qemu_plugin_register_vcpu_insn_exec_cb(insn, on_start, QEMU_PLUGIN_CB_NO_REGS,
+                                                       &regions[r]);
+            if (pc == regions[r].end_pc)
+                qemu_plugin_register_vcpu_insn_exec_cb(insn, on_end, QEMU_PLUGIN_CB_NO_REGS,
+                                                       &regions[r]);
+        }
         qemu_plugin_register_vcpu_insn_exec_inline(insn, QEMU_PLUGIN_INLINE_ADD_U64, &total, 1);
     }
 }
@@ -110,9 +121,11 @@ static void at_exit(qemu_plugin_id_t id, void *udata)
     char line[160];
     snprintf(line, sizeof line, "insncount: total=%" PRIu64 "\n", total);
     qemu_plugin_outs(line);
-    if (start_pc != UINT64_MAX) {
-        snprintf(line, sizeof line, "insncount: region=%" PRIu64 " regions=%" PRIu64 "\n", region,
-                 regions);
+    for (int r = 0; r < n_regions; r++) {
+        snprintf(line, sizeof line,
+                 "insncount: region=%" PRIu64 " regions=%" PRIu64 " start=0x%" PRIx64
+                 " end=0x%" PRIx64 "\n",
+                 regions[r].count, regions[r].runs, regions[r].start_pc, regions[r].end_pc);
         qemu_plugin_outs(line);
     }
 }
@@ -123,15 +136,32 @@ __attribute__((visibility("default"))) int qemu_plugin_install(qemu_plugin_id_t 
 {
     (void)info;
     for (int i = 0; i < argc; i++) {
-        /* Thumb addresses from the symbol table have bit 0 set: drop it. */
-        if (strncmp(argv[i], "start=", 6) == 0)
-            start_pc = strtoull(argv[i] + 6, NULL, 0) & ~1ULL;
-        else if (strncmp(argv[i], "end=", 4) == 0)
-            end_pc = strtoull(argv[i] + 4, NULL, 0) & ~1ULL;
-        else {
+        /* Thumb addresses from the symbol table have bit 0 set: drop it. A
+         * start opens a region, the next end closes it. */
+        if (strncmp(argv[i], "start=", 6) == 0) {
+            if (n_regions == MAX_REGIONS ||
+                (n_regions > 0 && regions[n_regions - 1].end_pc == UINT64_MAX)) {
+                fprintf(stderr, "insncount: %s: more than %d regions, or the last has no end\n",
+                        argv[i], MAX_REGIONS);
+                return -1;
+            }
+            regions[n_regions].start_pc = strtoull(argv[i] + 6, NULL, 0) & ~1ULL;
+            regions[n_regions].end_pc = UINT64_MAX;
+            n_regions++;
+        } else if (strncmp(argv[i], "end=", 4) == 0) {
+            if (n_regions == 0 || regions[n_regions - 1].end_pc != UINT64_MAX) {
+                fprintf(stderr, "insncount: %s without its start\n", argv[i]);
+                return -1;
+            }
+            regions[n_regions - 1].end_pc = strtoull(argv[i] + 4, NULL, 0) & ~1ULL;
+        } else {
             fprintf(stderr, "insncount: unknown argument %s\n", argv[i]);
             return -1;
         }
+    }
+    if (n_regions > 0 && regions[n_regions - 1].end_pc == UINT64_MAX) {
+        fprintf(stderr, "insncount: the last region has no end\n");
+        return -1;
     }
     qemu_plugin_register_vcpu_tb_trans_cb(id, on_translate);
     qemu_plugin_register_atexit_cb(id, at_exit, NULL);
