@@ -1,9 +1,10 @@
 //! Link-time proof that no public kernel of microattn can panic.
 //!
 //! `_start` calls every public kernel (fixed-size, runtime-length, padded
-//! batch, the KV caches and the reference) at concrete sizes. Inputs and lengths pass
-//! through [`black_box`], so the optimiser cannot see their values and must
-//! keep every path that some input could take, error paths included. The
+//! batch, the KV caches, the integer path and the references) at concrete
+//! sizes. Inputs and lengths pass through [`black_box`], so the optimiser
+//! cannot see their values and must keep every path that some input could
+//! take, error paths included. The
 //! panic handler calls `microattn_panic_is_reachable`, a function defined
 //! nowhere: the binary links only if no call to the panic handler survives
 //! optimisation, that is, if no input can make a kernel panic.
@@ -17,6 +18,8 @@ use core::hint::black_box;
 use core::panic::PanicInfo;
 
 use microattn::{KvCache, RingKvCache, Shape, reference};
+
+mod int8;
 
 const N: usize = 24;
 const D: usize = 12;
@@ -297,6 +300,7 @@ pub extern "C" fn _start() -> ! {
     runtime();
     padded();
     kv_cache();
+    int8::all();
     deliberate_panic();
     loop {
         core::hint::spin_loop();
