@@ -13,7 +13,11 @@
 //!   `Shape::prefix(L − 1, 1, H, KVH, D)`;
 //! - `read`: a plain loop summing every key and value `f32` once (32
 //!   independent sums): the memory-read floor of a step, to tell
-//!   compute from bandwidth.
+//!   compute from bandwidth;
+//! - `int8`: `int8::KvCache::step` on `i8` keys and values of the same
+//!   shape (a quarter of the bytes), checked bit for bit against
+//!   `reference::int8` before timing; the summary gives its time as a share
+//!   of `step`'s in the same run.
 //!
 //! Throughput is the step's FLOP count `4·H·D·L` (a multiply and an add per
 //! dimension in each score and in each value update; `exp` not counted) as
@@ -33,6 +37,7 @@ use std::hint::black_box;
 use std::time::{Duration, SystemTime};
 
 use criterion::{Criterion, Throughput};
+use microattn::int8::{self, Params, Quant};
 use microattn::reference::{self, causal_attention_f64, check_contract};
 use microattn::{KvCache, Shape};
 use support::{PEAK_LANES, XorShift, bench_peak, criterion_home, median_ns, peak_flops};
@@ -139,7 +144,76 @@ fn bench_shape<const L: usize, const KVH: usize>(c: &mut Criterion) {
     group.bench_function("read", |b| {
         b.iter(|| read_all(black_box(ks), black_box(vs)));
     });
+    bench_int8::<L, KVH>(&mut group, &mut rng);
     group.finish();
+}
+
+/// The `int8` entry: the same step on an `int8::KvCache` of random `i8`
+/// keys and values, checked against the integer reference first.
+fn bench_int8<const L: usize, const KVH: usize>(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    rng: &mut XorShift,
+) {
+    let mut bytes = |n: usize| -> Vec<i8> {
+        let mut f = vec![0.0f32; n];
+        rng.fill(&mut f);
+        f.iter().map(|x| (x * 127.0) as i8).collect()
+    };
+    let quant = |scale, zero_point| Quant { scale, zero_point };
+    let params = Params::new(
+        quant(0.02, -3),
+        quant(0.03, 4),
+        quant(0.05, -1),
+        quant(0.04, 2),
+        D,
+    )
+    .expect("valid parameters");
+    let mut cache = Box::new(int8::KvCache::<L, KVH, D>::new(params));
+    let (k, v) = (bytes(L * KVH * D), bytes(L * KVH * D));
+    let rows = |x: &[i8]| x.as_chunks::<D>().0.as_chunks::<KVH>().0.to_vec();
+    let (k, v) = (rows(&k), rows(&v));
+    cache.extend(&k[..L - 1], &v[..L - 1]).expect("fits");
+    let q: [[i8; D]; H] = *bytes(H * D)
+        .as_chunks::<D>()
+        .0
+        .as_chunks::<H>()
+        .0
+        .first()
+        .expect("H rows");
+    let mut out = [[0i8; D]; H];
+    cache
+        .step(&q, &k[L - 1], &v[L - 1], &mut out)
+        .expect("one free slot");
+    let shape = Shape::prefix(L - 1, 1, H, KVH, D);
+    let mut want = vec![0i8; H * D];
+    reference::int8::causal_attention_dyn(
+        &shape,
+        &params,
+        q.as_flattened(),
+        cache.keys().as_flattened().as_flattened(),
+        cache.values().as_flattened().as_flattened(),
+        &mut want,
+    )
+    .expect("valid shape");
+    assert_eq!(
+        out.as_flattened(),
+        &want[..],
+        "L={L} KVH={KVH}: int8 step != reference"
+    );
+    let (k_new, v_new) = (k[L - 1], v[L - 1]);
+    group.bench_function("int8", |b| {
+        b.iter(|| {
+            cache.truncate(L - 1);
+            cache
+                .step(
+                    black_box(&q),
+                    black_box(&k_new),
+                    black_box(&v_new),
+                    black_box(&mut out),
+                )
+                .expect("one free slot");
+        });
+    });
 }
 
 fn summary(since: SystemTime) {
@@ -150,10 +224,13 @@ fn summary(since: SystemTime) {
         let name = group_name(l, kvh);
         let get = |f| median_ns(&home, &name, f, since);
         if let (Some(step), Some(naive), Some(read)) = (get("step"), get("naive"), get("read")) {
+            let int8 = get("int8").map_or(("-".to_string(), "-".to_string()), |t| {
+                (format!("{:.2}", t / 1e3), format!("{:.2}", t / step))
+            });
             let (f, bytes) = (flops(l) as f64, kv_bytes(l, kvh) as f64);
             let share = peak.map_or("-".to_string(), |p| format!("{:.0}%", 100.0 * f / step / p));
             rows.push(format!(
-                "{name:<20} {:>9.2} {:>8.2} {:>7} {:>8.2} {:>10.2} {:>9.2} {:>8.1}x {:>9.2} {:>8.2} {:>9.2}x",
+                "{name:<20} {:>9.2} {:>8.2} {:>7} {:>8.2} {:>10.2} {:>9.2} {:>8.1}x {:>9.2} {:>8.2} {:>9.2}x {:>9} {:>9}",
                 step / 1e3,
                 f / step,
                 share,
@@ -164,6 +241,8 @@ fn summary(since: SystemTime) {
                 read / 1e3,
                 bytes / read,
                 step / read,
+                int8.0,
+                int8.1,
             ));
         }
     }
@@ -179,7 +258,7 @@ fn summary(since: SystemTime) {
         None => println!("peak probe not run (filtered out): no % of peak"),
     }
     println!(
-        "{:<20} {:>9} {:>8} {:>7} {:>8} {:>10} {:>9} {:>9} {:>9} {:>8} {:>10}",
+        "{:<20} {:>9} {:>8} {:>7} {:>8} {:>10} {:>9} {:>9} {:>9} {:>8} {:>10} {:>9} {:>9}",
         "shape",
         "step µs",
         "GFLOP/s",
@@ -190,7 +269,9 @@ fn summary(since: SystemTime) {
         "speed-up",
         "read µs",
         "GB/s",
-        "step/read"
+        "step/read",
+        "int8 µs",
+        "int8/step"
     );
     rows.iter().for_each(|r| println!("{r}"));
 }

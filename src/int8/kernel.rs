@@ -162,11 +162,11 @@ pub(crate) fn row<const DM: usize>(
         }
     };
     let mut total: u64 = 0;
-    let mut acc = [0i32; DM];
     let mut totals = [0i64; DM];
     let mut start = 0;
     while start < len {
         let end = len.min(start + BLOCK);
+        let mut block = [0i32; DM];
         for j in start..end {
             let w = match kept.get(j) {
                 Some(&s) => weigh(s as i32),
@@ -177,23 +177,20 @@ pub(crate) fn row<const DM: usize>(
             }
             total += u64::from(w);
             let w = w as i32;
-            for (a, &x) in acc.iter_mut().zip(values.get(j)) {
+            for (a, &x) in block.iter_mut().zip(values.get(j)) {
                 *a += w * i32::from(x);
             }
         }
-        if end < len {
-            for (t, a) in totals.iter_mut().zip(acc.iter_mut()) {
-                *t += i64::from(*a);
-                *a = 0;
-            }
+        for (t, &a) in totals.iter_mut().zip(&block) {
+            *t += i64::from(a);
         }
         start = end;
     }
 
     let norm = Normalizer::new(total);
     let offset = i64::from(p.value().zero_point) * total as i64;
-    for (dim, (&t, &a)) in totals.iter().zip(&acc).take(d).enumerate() {
-        sink(dim, norm.mean(t + i64::from(a) - offset));
+    for (dim, &t) in totals.iter().take(d).enumerate() {
+        sink(dim, norm.mean(t - offset));
     }
 }
 
