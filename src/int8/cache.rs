@@ -244,9 +244,9 @@ impl<const CAP: usize, const KVH: usize, const D: usize> KvCache<CAP, KVH, D> {
             let rows = |flat| Rows::new(flat, KVH * D, (h / group) * D, D);
             let keys = rows(self.keys().as_flattened().as_flattened());
             let values = rows(self.values().as_flattened().as_flattened());
-            kernel::row::<D>(p, q, keys, values, len, |dim, mean| {
+            kernel::row::<D>(p, q, (keys, values), len, CAP, |dim, mean| {
                 if let Some(o) = out.get_mut(dim) {
-                    *o = p.requantize(mean);
+                    *o = p.requantize_row_mean(mean);
                 }
             });
         }

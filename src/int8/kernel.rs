@@ -30,7 +30,10 @@ pub const MAX_HEAD_DIM: usize = 256;
 
 /// Scores of a row kept between the two passes, an `i32` each on the
 /// stack.
-pub(crate) const STORED: usize = 64;
+pub(crate) const STORED: usize = 32;
+
+/// Rows of at most this many keys sum in `i32` only.
+pub(crate) const SHORT: usize = 128;
 
 /// Keys per `i32` block of the value sums: `256·2^16·128 = 2^31`.
 const BLOCK: usize = 256;
@@ -67,17 +70,62 @@ impl Normalizer {
         }
     }
 
+    /// [`new`](Self::new) for a total that fits `u32` (every row of up
+    /// to [`SHORT`] keys), with neither a leading-zero count nor a
+    /// division from the compiler's runtime (library calls on cores
+    /// without them): the same `b` and `F`.
+    #[inline(always)]
+    pub(crate) fn new_u32(total: u32) -> Self {
+        let mut b = 0;
+        while total >> b >= 1 << 16 {
+            b += 1;
+        }
+        let top = total >> b;
+        if b == 0 || top == 0 {
+            return Normalizer {
+                factor: 0,
+                shift: 8,
+            };
+        }
+        // round(2^30 / top) = floor((2^30 + top/2) / top), one quotient
+        // bit at a time: top ≥ 2^15, so the quotient is below 2^16 and
+        // `top << 15` below 2^31.
+        let mut rest = (1u32 << 30) + top / 2;
+        let mut factor = 0u32;
+        for bit in (0..16).rev() {
+            if rest >= top << bit {
+                rest -= top << bit;
+                factor |= 1 << bit;
+            }
+        }
+        Normalizer {
+            factor: factor as i32,
+            shift: b + 8,
+        }
+    }
+
     /// The mean of one weighted sum, in `Q22` value steps.
     #[inline(always)]
     pub(crate) fn mean(self, sum: i64) -> i32 {
-        // round(x / 2^s) = (floor(x / 2^(s−1)) + 1) >> 1, with s ≥ 8: no
-        // addition can overflow. In i32 when the sum fits (every row of up
-        // to about 2^7 keys), which is the same value.
-        let scaled = match i32::try_from(sum) {
-            Ok(x) => ((x >> (self.shift - 1)) + 1) >> 1,
-            Err(_) => (((sum >> (self.shift - 1)) + 1) >> 1).clamp(-0xFFFF, 0xFFFF) as i32,
-        };
-        scaled.clamp(-0xFFFF, 0xFFFF) * self.factor
+        match i32::try_from(sum) {
+            Ok(x) => self.mean_i32(x),
+            // round(x / 2^s) = (floor(x / 2^(s−1)) + 1) >> 1: no addition
+            // can overflow.
+            Err(_) => {
+                let scaled = ((sum >> (self.shift - 1)) + 1) >> 1;
+                scaled.clamp(-0xFFFF, 0xFFFF) as i32 * self.factor
+            }
+        }
+    }
+
+    /// [`mean`](Self::mean) of a sum that fits `i32`, in `i32`. A row's
+    /// sum `A` has `|A| ≤ 255·W < 255·2^(b+16)`, so the rounded
+    /// `A / 2^(b+8)` stays below `2^16` in size and the product with
+    /// `F ≤ 2^15` below `2^31`.
+    #[inline(always)]
+    pub(crate) fn mean_i32(self, sum: i32) -> i32 {
+        let scaled = ((sum >> (self.shift - 1)) + 1) >> 1;
+        scaled.wrapping_mul(self.factor)
     }
 }
 
@@ -120,17 +168,50 @@ fn dot(a: &[i16], b: &[i8]) -> i32 {
     })
 }
 
+/// Two rows' [`dot`]s with one pass over `a` (each `a` value loaded once
+/// for both products).
+#[inline(always)]
+fn dot2(a: &[i16], b0: &[i8], b1: &[i8]) -> (i32, i32) {
+    a.iter()
+        .zip(b0.iter().zip(b1))
+        .fold((0i32, 0i32), |(s0, s1), (&x, (&y0, &y1))| {
+            let x = i32::from(x);
+            (
+                s0.wrapping_add(x * i32::from(y0)),
+                s1.wrapping_add(x * i32::from(y1)),
+            )
+        })
+}
+
+/// The weight of key `j` in a row whose maximum score is `max`: its score
+/// from `kept` if pass 1 kept it, computed again otherwise.
+#[inline(always)]
+fn key_weight(p: &Params, max: i32, kept: &[u32], qz: &[i16], keys: Rows<'_>, j: usize) -> u32 {
+    let s = match kept.get(j) {
+        Some(&s) => s as i32,
+        None => dot(qz, keys.get(j)),
+    };
+    let difference = max.wrapping_sub(s) as u32;
+    if difference <= p.cutoff() {
+        weight(p.exponent_within_cutoff(difference))
+    } else {
+        0
+    }
+}
+
 /// One query row (`q`) of one head over the first `len` rows of `keys` and
 /// `values`; calls `sink(dim, mean)` once per dimension with the mean value
 /// in `Q22` value steps. `DM ≥ keys.d` sizes the scratch; `len = 0` gives
-/// mean 0 everywhere.
+/// mean 0 everywhere. `max_len ≥ len` is what the caller knows of the
+/// length (a constant for fixed shapes and caches): rows of at most
+/// [`SHORT`] keys run in `i32` only.
 #[inline(always)]
 pub(crate) fn row<const DM: usize>(
     p: &Params,
     q: &[i8],
-    keys: Rows<'_>,
-    values: Rows<'_>,
+    (keys, values): (Rows<'_>, Rows<'_>),
     len: usize,
+    max_len: usize,
     mut sink: impl FnMut(usize, i32),
 ) {
     let d = keys.d.min(DM);
@@ -145,52 +226,75 @@ pub(crate) fn row<const DM: usize>(
     // slots a short row never uses.)
     let mut kept = heapless::Vec::<u32, STORED>::new();
     let mut max = i32::MIN;
-    for j in 0..len {
+    let mut j = 0;
+    while j + 1 < len {
+        let (s0, s1) = dot2(qz, keys.get(j), keys.get(j + 1));
+        let _ = kept.push(s0 as u32);
+        let _ = kept.push(s1 as u32);
+        max = max.max(s0).max(s1);
+        j += 2;
+    }
+    if j < len {
         let s = dot(qz, keys.get(j));
         let _ = kept.push(s as u32);
         max = max.max(s);
     }
 
-    // Pass 2: weights, their sum, and the weighted value sums.
-    let cutoff = p.cutoff();
-    let weigh = |s: i32| {
-        let difference = max.wrapping_sub(s) as u32;
-        if difference <= cutoff {
-            weight(p.exponent_within_cutoff(difference))
-        } else {
-            0
-        }
-    };
-    let mut total: u64 = 0;
-    let mut totals = [0i64; DM];
-    let mut start = 0;
-    while start < len {
-        let end = len.min(start + BLOCK);
-        let mut block = [0i32; DM];
-        for j in start..end {
-            let w = match kept.get(j) {
-                Some(&s) => weigh(s as i32),
-                None => weigh(dot(qz, keys.get(j))),
-            };
-            if w == 0 {
-                continue;
+    // Pass 2: each key's weight, added to the total and, times its
+    // values, to the block's sums.
+    let weight_of = |j: usize| key_weight(p, max, &kept, qz, keys, j);
+    // Keys `start..end`, two at a time (each sum loaded and stored once
+    // per pair of keys).
+    let add = |start: usize, end: usize, total: &mut u64, block: &mut [i32; DM]| {
+        let mut j = start;
+        while j + 1 < end {
+            let (w0, w1) = (weight_of(j), weight_of(j + 1));
+            *total += u64::from(w0) + u64::from(w1);
+            let (w0, w1) = (w0 as i32, w1 as i32);
+            let rows = values.get(j).iter().zip(values.get(j + 1));
+            for (a, (&x0, &x1)) in block.iter_mut().zip(rows) {
+                *a += w0 * i32::from(x0) + w1 * i32::from(x1);
             }
-            total += u64::from(w);
+            j += 2;
+        }
+        if j < end {
+            let w = weight_of(j);
+            *total += u64::from(w);
             let w = w as i32;
             for (a, &x) in block.iter_mut().zip(values.get(j)) {
                 *a += w * i32::from(x);
             }
         }
-        for (t, &a) in totals.iter_mut().zip(&block) {
-            *t += i64::from(a);
+    };
+    let mut total: u64 = 0;
+    let zv = p.value().zero_point;
+    if max_len <= SHORT {
+        // |A| ≤ 255·W ≤ 255·2^16·SHORT < 2^31: all in i32.
+        let mut block = [0i32; DM];
+        add(0, len, &mut total, &mut block);
+        let total = total as u32;
+        let norm = Normalizer::new_u32(total);
+        let offset = zv * total as i32;
+        for (dim, &a) in block.iter().take(d).enumerate() {
+            sink(dim, norm.mean_i32(a - offset));
         }
-        start = end;
-    }
-
-    let norm = Normalizer::new(total);
-    let offset = i64::from(p.value().zero_point) * total as i64;
-    for (dim, &t) in totals.iter().take(d).enumerate() {
-        sink(dim, norm.mean(t - offset));
+    } else {
+        let mut totals = [0i64; DM];
+        let mut start = 0;
+        while start < len {
+            let end = len.min(start + BLOCK);
+            let mut block = [0i32; DM];
+            add(start, end, &mut total, &mut block);
+            for (t, &a) in totals.iter_mut().zip(&block) {
+                *t += i64::from(a);
+            }
+            start = end;
+        }
+        let norm = Normalizer::new(total);
+        let offset = i64::from(zv) * total as i64;
+        for (dim, &t) in totals.iter().take(d).enumerate() {
+            sink(dim, norm.mean(t - offset));
+        }
     }
 }
 
@@ -201,6 +305,7 @@ pub(crate) fn row<const DM: usize>(
 pub(crate) fn run<const DM: usize>(
     p: &Params,
     s: &Sizes,
+    max_len: usize,
     (q, k, v): (&[i8], &[i8], &[i8]),
     mut sink: impl FnMut(usize, i32),
 ) {
@@ -211,9 +316,31 @@ pub(crate) fn run<const DM: usize>(
             let at = (i * s.heads.get() + h) * d;
             let q_row = q.get(at..).and_then(|r| r.get(..d)).unwrap_or(&[]);
             let rows = |flat| Rows::new(flat, s.kv_token, (h / s.group) * d, d);
-            row::<DM>(p, q_row, rows(k), rows(v), offset + i + 1, |dim, mean| {
+            let len = offset + i + 1;
+            row::<DM>(p, q_row, (rows(k), rows(v)), len, max_len, |dim, mean| {
                 sink(at + dim, mean);
             });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The `u32` normalizer is the general one, over every total a short
+    /// row can have at its ends and on a dense grid.
+    #[test]
+    fn the_u32_normalizer_is_the_general_one() {
+        let mut total = 1u32 << 16;
+        while total <= 1 << 24 {
+            for t in [total, total + 1, total - 1] {
+                let (a, b) = (Normalizer::new(u64::from(t)), Normalizer::new_u32(t));
+                assert_eq!((a.factor, a.shift), (b.factor, b.shift), "{t}");
+            }
+            total += 977;
+        }
+        let (a, b) = (Normalizer::new(0), Normalizer::new_u32(0));
+        assert_eq!((a.factor, a.shift), (b.factor, b.shift));
     }
 }

@@ -133,7 +133,7 @@ fn run_fixed<const N: usize, const H: usize, const KVH: usize, const D: usize>(
         assert!(D <= MAX_HEAD_DIM, "D must be at most int8::MAX_HEAD_DIM");
     };
     if let Ok(s) = check::shape(N, N, H, KVH, D) {
-        kernel::run::<D>(params, &s, (q, k, v), sink);
+        kernel::run::<D>(params, &s, N, (q, k, v), sink);
     }
 }
 
@@ -177,7 +177,7 @@ pub fn causal_multi_head<const N: usize, const H: usize, const KVH: usize, const
         ),
         |at, mean| {
             if let Some(o) = out.get_mut(at) {
-                *o = params.requantize(mean);
+                *o = params.requantize_row_mean(mean);
             }
         },
     );
@@ -251,9 +251,9 @@ pub fn causal_attention_dyn(
     out: &mut [i8],
 ) -> Result<(), Error> {
     let s = check::int8_runtime(shape, [q.len(), k.len(), v.len(), out.len()])?;
-    kernel::run::<MAX_HEAD_DIM>(params, &s, (q, k, v), |at, mean| {
+    kernel::run::<MAX_HEAD_DIM>(params, &s, s.kv_len, (q, k, v), |at, mean| {
         if let Some(o) = out.get_mut(at) {
-            *o = params.requantize(mean);
+            *o = params.requantize_row_mean(mean);
         }
     });
     Ok(())
@@ -274,7 +274,7 @@ pub fn causal_attention_dyn_f32(
     out: &mut [f32],
 ) -> Result<(), Error> {
     let s = check::int8_runtime(shape, [q.len(), k.len(), v.len(), out.len()])?;
-    kernel::run::<MAX_HEAD_DIM>(params, &s, (q, k, v), |at, mean| {
+    kernel::run::<MAX_HEAD_DIM>(params, &s, s.kv_len, (q, k, v), |at, mean| {
         if let Some(o) = out.get_mut(at) {
             *o = params.dequantize_mean(mean);
         }

@@ -254,8 +254,22 @@ impl Params {
     #[inline(always)]
     #[must_use]
     pub fn requantize(&self, mean: i32) -> i8 {
-        let q8 = ((mean >> 13) + 1) >> 1;
-        let q8 = q8.clamp(-0xFFFF, 0xFFFF);
+        let q8 = (((mean >> 13) + 1) >> 1).clamp(-0xFFFF, 0xFFFF);
+        self.requantize_q8(q8)
+    }
+
+    /// [`requantize`](Self::requantize) of a mean a row gives: its size
+    /// is at most about `255·2^22` (the mean of `vⱼ − zv`, at most 255
+    /// steps, with its roundings), so the `Q8` value is below `2^16` and
+    /// needs no clamp. The same value.
+    #[inline(always)]
+    pub(crate) fn requantize_row_mean(&self, mean: i32) -> i8 {
+        self.requantize_q8(((mean >> 13) + 1) >> 1)
+    }
+
+    /// A `Q8` mean with `|q8| < 2^16` to an output.
+    #[inline(always)]
+    fn requantize_q8(&self, q8: i32) -> i8 {
         // round(x / 2^s) = (floor(x / 2^(s−1)) + 1) >> 1: adding the half
         // after the first shift keeps every step in i32 (|x| < 2^31).
         let steps = (((q8 * self.out_mantissa) >> (self.out_shift - 1)) + 1) >> 1;
