@@ -14,7 +14,8 @@
 //!    rounding shift and one product per output give the mean `A_d / W` in
 //!    `Q22` value steps; the caller's sink requantizes it.
 //!
-//! The first [`STORED`] scores of a row stay on the stack between the
+//! The first [`STORED`] scores of a short row ([`STORED_LONG`] of a long
+//! one) stay on the stack between the
 //! passes; later keys' scores are computed again, bit for bit the same.
 //! Integer sums are exact, so the blocking changes no bit. The reference
 //! ([`reference::int8`](crate::reference::int8)) writes the same arithmetic
@@ -28,10 +29,14 @@ use crate::check::Sizes;
 /// runtime API's row scratch, and what keeps a score below `2^31`.
 pub const MAX_HEAD_DIM: usize = 256;
 
-/// Scores of a row kept between the two passes, an `i32` each on the
-/// stack: 24 keeps one call within 512 bytes of stack on every
+/// Scores of a short row kept between the two passes, an `i32` each on
+/// the stack: 24 keeps one call within 512 bytes of stack on every
 /// microcontroller the firmware measures.
 pub(crate) const STORED: usize = 24;
+
+/// Scores of a long row kept between the passes (1 KiB of stack, for the
+/// hosts that run long rows).
+const STORED_LONG: usize = 256;
 
 /// Rows of at most this many keys sum in `i32` only.
 pub(crate) const SHORT: usize = 128;
@@ -173,15 +178,17 @@ fn dot(a: &[i16], b: &[i8]) -> i32 {
 /// for both products).
 #[inline(always)]
 fn dot2(a: &[i16], b0: &[i8], b1: &[i8]) -> (i32, i32) {
-    a.iter()
-        .zip(b0.iter().zip(b1))
-        .fold((0i32, 0i32), |(s0, s1), (&x, (&y0, &y1))| {
-            let x = i32::from(x);
-            (
-                s0.wrapping_add(x * i32::from(y0)),
-                s1.wrapping_add(x * i32::from(y1)),
-            )
-        })
+    let n = a.len().min(b0.len()).min(b1.len());
+    let (Some(a), Some(b0), Some(b1)) = (a.get(..n), b0.get(..n), b1.get(..n)) else {
+        return (0, 0);
+    };
+    let (mut s0, mut s1) = (0i32, 0i32);
+    for ((&x, &y0), &y1) in a.iter().zip(b0).zip(b1) {
+        let x = i32::from(x);
+        s0 = s0.wrapping_add(x * i32::from(y0));
+        s1 = s1.wrapping_add(x * i32::from(y1));
+    }
+    (s0, s1)
 }
 
 /// The weight of key `j` in a row whose maximum score is `max`: its score
@@ -210,6 +217,23 @@ fn key_weight(p: &Params, max: i32, kept: &[u32], qz: &[i16], keys: Rows<'_>, j:
 pub(crate) fn row<const DM: usize>(
     p: &Params,
     q: &[i8],
+    rows: (Rows<'_>, Rows<'_>),
+    len: usize,
+    max_len: usize,
+    sink: impl FnMut(usize, i32),
+) {
+    if max_len <= SHORT {
+        row_keeping::<DM, STORED>(p, q, rows, len, max_len, sink);
+    } else {
+        row_keeping::<DM, STORED_LONG>(p, q, rows, len, max_len, sink);
+    }
+}
+
+/// [`row`], keeping `KEPT` scores between the passes.
+#[inline(always)]
+fn row_keeping<const DM: usize, const KEPT: usize>(
+    p: &Params,
+    q: &[i8],
     (keys, values): (Rows<'_>, Rows<'_>),
     len: usize,
     max_len: usize,
@@ -225,20 +249,24 @@ pub(crate) fn row<const DM: usize>(
 
     // Pass 1: scores and their maximum. (`heapless::Vec`: no stores for
     // slots a short row never uses.)
-    let mut kept = heapless::Vec::<u32, STORED>::new();
+    let mut kept = heapless::Vec::<u32, KEPT>::new();
     let mut max = i32::MIN;
     let mut j = 0;
-    while j + 1 < len {
+    // Two keys per load of the query where rows are short (cores with few
+    // registers); one at a time on long rows (hosts, whose vector dot
+    // products reduce better alone).
+    while max_len <= SHORT && j + 1 < len {
         let (s0, s1) = dot2(qz, keys.get(j), keys.get(j + 1));
         let _ = kept.push(s0 as u32);
         let _ = kept.push(s1 as u32);
         max = max.max(s0).max(s1);
         j += 2;
     }
-    if j < len {
+    while j < len {
         let s = dot(qz, keys.get(j));
         let _ = kept.push(s as u32);
         max = max.max(s);
+        j += 1;
     }
 
     // Pass 2: each key's weight, added to the total and, times its
@@ -279,8 +307,20 @@ pub(crate) fn row<const DM: usize>(
         let mut start = 0;
         while start < len {
             let end = len.min(start + BLOCK);
+            // One key at a time here: the block's sums stay in vector
+            // registers on hosts, where long rows run.
             let mut block = [0i32; DM];
-            add(start, end, &mut total, &mut block);
+            for j in start..end {
+                let w = weight_of(j);
+                if w == 0 {
+                    continue;
+                }
+                total += u64::from(w);
+                let w = w as i32;
+                for (a, &x) in block.iter_mut().zip(values.get(j)) {
+                    *a += w * i32::from(x);
+                }
+            }
             for (t, &a) in totals.iter_mut().zip(&block) {
                 *t += i64::from(a);
             }
