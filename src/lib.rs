@@ -39,6 +39,10 @@
 //! - Alignment: with fewer queries than keys, the queries are the last
 //!   positions (bottom-right, stated once in [`Shape`]); a cache's prefill
 //!   and decode steps place their queries by the same rule.
+//! - [`int8`]: the integer path for cores without an FPU and int8 models:
+//!   `i8` tensors with TFLite's per-tensor quantization, prepared
+//!   [`int8::Params`], integer-only fixed-size and runtime calls and an
+//!   [`int8::KvCache`], bit for bit [`reference::int8`] on every target.
 //! - [`entry`]: never-inlined instantiations for the common shapes, easy to
 //!   find in a profile or a disassembly.
 //! - [`reference`](mod@reference): the textbook version of each of these, the executable
@@ -174,6 +178,7 @@
 //! | A row that sees no key (a padded query; valid length 0) | Exactly `+0.0`. |
 //! | NaN, ±∞ or any bits in padding or at later positions | Never read: no output bit changes. |
 //! | NaN or ±∞ `scale` | Runtime and padded APIs: [`Error::NonFiniteScale`]; fixed-size API and caches: every output and log-sum-exp NaN (also where an infinite scale would make every score `−∞`). |
+//! | Integer path ([`int8`]): any `i8` inputs, the extremes included | No special values: [`reference::int8`]'s bits, within its bound; outputs saturate to `-128..=127`; an empty cache gives the output zero point. A zero, negative or non-finite scale, a zero point outside `i8`, or a ratio of scales out of range: a typed error from [`int8::Params`] (`tests/int8.rs`). |
 //!
 //! # Masks and padded batches
 //! [`causal_attention_padded`] takes a right-padded batch and a valid length
@@ -188,8 +193,9 @@
 //! time or returned as [`Error`], and no indexing, division or `unwrap` in a
 //! kernel path can fail. This is proved at link time, not just tested:
 //! `examples/nopanic` is a `#![no_main]` binary for `thumbv7em-none-eabihf`
-//! that calls every public kernel (fixed-size, runtime, padded and the
-//! reference) with inputs and lengths the optimiser cannot see, and whose
+//! that calls every public kernel (fixed-size, runtime, padded, the caches,
+//! the integer path and the references) with inputs and lengths the
+//! optimiser cannot see, and whose
 //! panic handler calls a function that does not exist; it links (in
 //! `release`, opt-level 3 and `"s"`) only because no panic path survives.
 //! `.ci/run` builds it, checks that no `core::panicking` symbol is linked,
@@ -275,11 +281,15 @@
 //! features (leave `std` off; it is for hosted builds only).
 //!
 //! ```sh
-//! rustup target add thumbv6m-none-eabi thumbv7em-none-eabihf riscv32imac-unknown-none-elf
+//! rustup target add thumbv6m-none-eabi thumbv7em-none-eabihf riscv32imc-unknown-none-elf
 //! cargo build --lib --release --target thumbv6m-none-eabi       # Cortex-M0/M0+ (soft float)
 //! cargo build --lib --release --target thumbv7em-none-eabihf    # Cortex-M4F/M7F
-//! cargo build --lib --release --target riscv32imac-unknown-none-elf
+//! cargo build --lib --release --target riscv32imc-unknown-none-elf   # RISC-V, no FPU, no atomics
 //! ```
+//!
+//! Without an FPU every `f32` operation is a library call: the [`int8`]
+//! path does none (CI checks the Cortex-M0 call graph of its kernel), and
+//! its cache holds a position in a quarter of the bytes.
 //!
 //! On targets without SIMD registers (`wide`'s lanes are plain arrays there)
 //! every query takes the kernel's one-query path: a tile's lanes would live
@@ -295,9 +305,13 @@
 //! RAM), and the decode steps bit for bit against the attention call, then
 //! prints `PASS` or `FAIL` and exits 0 or 1 through semihosting. The keys
 //! and values exist once, in the firmware's cache, which the attention call
-//! reads as its `k` and `v`. The three Cortex-M cores print the same bits,
-//! equal to those of a default (SSE2, no FMA) x86-64 build. With
-//! `qemu-system-arm` installed (Debian: `apt-get install qemu-system-arm`):
+//! reads as its `k` and `v`. The three Cortex-M cores and RISC-V print the
+//! same bits, equal to those of a default (SSE2, no FMA) x86-64 build. Then
+//! the same for the integer path: one `int8::causal_multi_head` call and 32
+//! `int8::KvCache::step` decode steps, checked bit for bit against
+//! [`reference::int8`] and within its bound of the f64 oracle. With
+//! `qemu-system-arm` and `qemu-system-misc` installed (Debian: `apt-get
+//! install qemu-system-arm qemu-system-misc`):
 //!
 //! ```sh
 //! cd examples/firmware
@@ -305,7 +319,7 @@
 //! cargo run --release                                    # Cortex-M4F, QEMU mps2-an386
 //! cargo run --release --target thumbv6m-none-eabi        # Cortex-M0, QEMU microbit
 //! cargo run --release --target thumbv8m.main-none-eabihf # Cortex-M33, QEMU mps2-an505
-//! cargo build --lib --release --target riscv32imac-unknown-none-elf   # RISC-V: builds, no QEMU run
+//! cargo run --release --target riscv32imc-unknown-none-elf  # RISC-V rv32imc, QEMU virt
 //! ```
 //!
 //! The example `host_check` holds a firmware's log to the contract against
