@@ -12,6 +12,8 @@
 //! - **Inputs**: random ([`case`], [`grid_case`], [`cross_case`]) and
 //!   deterministic ([`fixed_case`]) problems in the runtime layout of
 //!   [`crate::causal_attention_dyn`].
+//! - **The integer path**: [`int8_case`], `i8` problems with their
+//!   quantization ([`Int8Case`]), for [`crate::int8::causal_attention_dyn`].
 //!
 //! ```
 //! use microattn::strategies::{Magnitude, grid_case};
@@ -365,4 +367,90 @@ pub fn fixed_case(shape: Shape, bound: f32, seed: u64) -> Case {
 #[inline]
 pub fn seeded_case(shape: Shape, fill: Fill) -> impl Strategy<Value = Case> {
     any::<u64>().prop_map(move |seed| fixed_case_with(shape, fill, seed))
+}
+
+/// An integer-path problem: a shape, prepared parameters and `i8` inputs in
+/// the runtime layout of [`crate::int8::causal_attention_dyn`].
+#[derive(Clone, Debug)]
+pub struct Int8Case {
+    /// The shape (its `scale` is not used: the score scale is in `params`).
+    pub shape: Shape,
+    /// The four tensors' quantization and the score scale, prepared.
+    pub params: crate::int8::Params,
+    /// Queries, `q_len × heads × head_dim`.
+    pub q: Vec<i8>,
+    /// Keys, `kv_len × kv_heads × head_dim`.
+    pub k: Vec<i8>,
+    /// Values, `kv_len × kv_heads × head_dim`.
+    pub v: Vec<i8>,
+}
+
+/// The `(heads, kv_heads)` pairs of the integer suites: MHA, GQA, MQA.
+pub const INT8_HEAD_GROUPS: [(usize, usize); 6] = [(1, 1), (2, 2), (2, 1), (4, 2), (4, 1), (3, 3)];
+
+/// A per-tensor quantization: scale `10^e` for `e` in `[-3, 0.5)` (several
+/// decades), any `i8` zero point.
+#[inline]
+pub fn quant() -> impl Strategy<Value = crate::int8::Quant> {
+    (-3.0f64..0.5, -128i32..=127).prop_map(|(e, zero_point)| crate::int8::Quant {
+        scale: 10f64.powf(e) as f32,
+        zero_point,
+    })
+}
+
+/// Integer-path problems: `kv_len` in `1..=max_len`, `q_len ≤ kv_len`,
+/// [`INT8_HEAD_GROUPS`], head dimension `1..=64`, [`quant`] for the
+/// inputs, an output scale with `log10(Sv/So)` in `ratio`, any output zero
+/// point, a score scale within a decade of `1/√D`, and any `i8` inputs.
+/// Parameters [`crate::int8::Params`] rejects are not drawn.
+///
+/// ```
+/// use microattn::strategies::int8_case;
+/// use proptest::strategy::{Strategy, ValueTree};
+/// use proptest::test_runner::TestRunner;
+///
+/// let mut runner = TestRunner::deterministic();
+/// let case = int8_case(16, (-1.0, 0.0)).new_tree(&mut runner).unwrap().current();
+/// assert_eq!(case.q.len(), case.shape.q_elems().unwrap());
+/// ```
+#[inline]
+pub fn int8_case(max_len: usize, ratio: (f64, f64)) -> impl Strategy<Value = Int8Case> {
+    (
+        1..=max_len.max(1),
+        0..INT8_HEAD_GROUPS.len(),
+        1usize..=64,
+        (quant(), quant(), quant()),
+        ratio.0..ratio.1,
+        -128i32..=127,
+        -1.0f64..1.0,
+    )
+        .prop_flat_map(move |(kv_len, group, d, (pq, pk, pv), r, zo, s)| {
+            let (h, kvh) = INT8_HEAD_GROUPS[group];
+            let po = crate::int8::Quant {
+                scale: (f64::from(pv.scale) / 10f64.powf(r)) as f32,
+                zero_point: zo,
+            };
+            let score = 10f64.powf(s) as f32 / math::sqrt(d as f32);
+            let params = crate::int8::Params::with_score_scale(pq, pk, pv, po, score);
+            (1..=kv_len, Just((kv_len, h, kvh, d, params)))
+        })
+        .prop_filter_map(
+            "parameters out of range",
+            |(q_len, (kv_len, h, kvh, d, params))| {
+                Some((Shape::new(q_len, kv_len, h, kvh, d), params.ok()?))
+            },
+        )
+        .prop_flat_map(|(shape, params)| {
+            let qn = shape.q_len * shape.heads * shape.head_dim;
+            let kn = shape.kv_len * shape.kv_heads * shape.head_dim;
+            let i8s = |n| proptest::collection::vec(any::<i8>(), n);
+            (Just((shape, params)), i8s(qn), i8s(kn), i8s(kn))
+        })
+        .prop_map(|((shape, params), q, k, v)| Int8Case {
+            shape,
+            params,
+            q,
+            k,
+            v,
+        })
 }

@@ -15,6 +15,7 @@
 
 use microattn::int8::{self, KvCache, MAX_HEAD_DIM, Params, Quant};
 use microattn::reference::int8 as naive;
+use microattn::strategies::{Int8Case, int8_case};
 use microattn::{Buffer, Error, Shape};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, FileFailurePersistence};
@@ -33,69 +34,12 @@ fn config(cases: u32) -> Config {
     }
 }
 
-/// A case: a shape, parameters and inputs.
-#[derive(Clone, Debug)]
-struct Case {
-    shape: Shape,
-    params: Params,
-    q: Vec<i8>,
-    k: Vec<i8>,
-    v: Vec<i8>,
-}
-
-/// `10^e`, for scales spread over decades.
-fn decades(lo: f64, hi: f64) -> impl Strategy<Value = f32> {
-    (lo..hi).prop_map(|e| 10f64.powf(e) as f32)
-}
-
-fn quant(scale: impl Strategy<Value = f32>) -> impl Strategy<Value = Quant> {
-    (scale, -128i32..=127).prop_map(|(scale, zero_point)| Quant { scale, zero_point })
-}
-
-/// Head groupings: MHA, GQA, MQA.
-const HEADS: [(usize, usize); 6] = [(1, 1), (2, 2), (2, 1), (4, 2), (4, 1), (3, 3)];
+/// A case: a shape, parameters and inputs (the exported strategy's).
+type Case = Int8Case;
 
 /// Cases over the grid; `ratio` draws `log10(Sv/So)`.
 fn case(max_n: usize, ratio: (f64, f64)) -> impl Strategy<Value = Case> {
-    (
-        1..=max_n,
-        0..HEADS.len(),
-        1usize..=64,
-        quant(decades(-3.0, 0.5)),
-        quant(decades(-3.0, 0.5)),
-        quant(decades(-3.0, 0.5)),
-        ratio.0..ratio.1,
-        -128i32..=127,
-        decades(-1.0, 1.0),
-    )
-        .prop_flat_map(move |(kv_len, hg, d, pq, pk, pv, r, zo, score)| {
-            let (h, kvh) = HEADS[hg];
-            let po = Quant {
-                scale: (f64::from(pv.scale) / 10f64.powf(r)) as f32,
-                zero_point: zo,
-            };
-            let params = Params::with_score_scale(pq, pk, pv, po, score / (d as f32).sqrt());
-            (1..=kv_len, Just((kv_len, h, kvh, d, params)))
-        })
-        .prop_filter_map(
-            "parameters out of range",
-            |(q_len, (kv_len, h, kvh, d, params))| {
-                Some((Shape::new(q_len, kv_len, h, kvh, d), params.ok()?))
-            },
-        )
-        .prop_flat_map(|(shape, params)| {
-            let qn = shape.q_len * shape.heads * shape.head_dim;
-            let kn = shape.kv_len * shape.kv_heads * shape.head_dim;
-            let i8s = |n| proptest::collection::vec(any::<i8>(), n);
-            (Just((shape, params)), i8s(qn), i8s(kn), i8s(kn))
-        })
-        .prop_map(|((shape, params), q, k, v)| Case {
-            shape,
-            params,
-            q,
-            k,
-            v,
-        })
+    int8_case(max_n, ratio)
 }
 
 fn fast(c: &Case) -> Vec<i8> {
