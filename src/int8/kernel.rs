@@ -7,16 +7,17 @@
 //!    score of the row, which the softmax cancels (only `m − sⱼ` is used).
 //! 2. every weight `wⱼ = weight(exponent(m − sⱼ))` in `0..=2^16` (0 without
 //!    computing it past the prepared cutoff), their sum `W` and
-//!    `Σⱼ wⱼ·vⱼ_d` per dimension: exact, in `i32` over blocks of [`BLOCK`]
-//!    keys (`|w·v| ≤ 2^23`) added into `i64` totals; the value zero point
-//!    comes off once at the end, `A_d = Σⱼ wⱼ·(vⱼ_d − zv)`.
+//!    `Σⱼ wⱼ·vⱼ_d` per dimension, exact: in `i32` for rows of up to
+//!    [`SHORT`] keys, else in `i32` over blocks of [`BLOCK`] keys
+//!    (`|w·v| ≤ 2^23`) added into `i64` totals; the value zero point comes
+//!    off once at the end, `A_d = Σⱼ wⱼ·(vⱼ_d − zv)`.
 //! 3. [`Normalizer`]: `W`'s leading 16 bits, one division, then one
 //!    rounding shift and one product per output give the mean `A_d / W` in
 //!    `Q22` value steps; the caller's sink requantizes it.
 //!
 //! The first [`STORED`] scores of a short row ([`STORED_LONG`] of a long
-//! one) stay on the stack between the
-//! passes; later keys' scores are computed again, bit for bit the same.
+//! one) stay on the stack between the passes; later keys' scores are
+//! computed again, bit for bit the same.
 //! Integer sums are exact, so the blocking changes no bit. The reference
 //! ([`reference::int8`](crate::reference::int8)) writes the same arithmetic
 //! out plainly.
@@ -114,10 +115,11 @@ impl Normalizer {
     #[inline(always)]
     pub(crate) fn mean(self, sum: i64) -> i32 {
         match i32::try_from(sum) {
-            Ok(x) => self.mean_i32(x),
+            // (A shift past 31 needs a total of 2^40: 2^24 keys.)
+            Ok(x) if self.shift <= 31 => self.mean_i32(x),
             // round(x / 2^s) = (floor(x / 2^(s−1)) + 1) >> 1: no addition
             // can overflow.
-            Err(_) => {
+            _ => {
                 let scaled = ((sum >> (self.shift - 1)) + 1) >> 1;
                 scaled.clamp(-0xFFFF, 0xFFFF) as i32 * self.factor
             }
@@ -270,18 +272,21 @@ fn row_keeping<const DM: usize, const KEPT: usize>(
     }
 
     // Pass 2: each key's weight, added to the total and, times its
-    // values, to the block's sums.
+    // values, to the value sums.
     let weight_of = |j: usize| key_weight(p, max, &kept, qz, keys, j);
-    // Keys `start..end`, two at a time (each sum loaded and stored once
-    // per pair of keys).
-    let add = |start: usize, end: usize, total: &mut u64, block: &mut [i32; DM]| {
-        let mut j = start;
-        while j < end {
-            // An odd last key is paired with itself at weight 0.
-            let second = (j + 1).min(end - 1);
+    let mut total: u64 = 0;
+    let zv = p.value().zero_point;
+    if max_len <= SHORT {
+        // |A| ≤ 255·W ≤ 255·2^16·SHORT < 2^31: all in i32. Two keys at a
+        // time (each sum loaded and stored once per pair); an odd last key
+        // is paired with itself at weight 0.
+        let mut block = [0i32; DM];
+        let mut j = 0;
+        while j < len {
+            let second = (j + 1).min(len - 1);
             let w0 = weight_of(j);
             let w1 = if second > j { weight_of(second) } else { 0 };
-            *total += u64::from(w0) + u64::from(w1);
+            total += u64::from(w0) + u64::from(w1);
             let (w0, w1) = (w0 as i32, w1 as i32);
             let rows = values.get(j).iter().zip(values.get(second));
             for (a, (&x0, &x1)) in block.iter_mut().zip(rows) {
@@ -289,13 +294,6 @@ fn row_keeping<const DM: usize, const KEPT: usize>(
             }
             j += 2;
         }
-    };
-    let mut total: u64 = 0;
-    let zv = p.value().zero_point;
-    if max_len <= SHORT {
-        // |A| ≤ 255·W ≤ 255·2^16·SHORT < 2^31: all in i32.
-        let mut block = [0i32; DM];
-        add(0, len, &mut total, &mut block);
         let total = total as u32;
         let norm = Normalizer::new_u32(total);
         let offset = zv * total as i32;
