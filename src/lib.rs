@@ -192,11 +192,11 @@
 //! No public kernel can panic, for any input: shapes are checked at compile
 //! time or returned as [`Error`], and no indexing, division or `unwrap` in a
 //! kernel path can fail. This is proved at link time, not just tested:
-//! `examples/nopanic` is a `#![no_main]` binary for `thumbv7em-none-eabihf`
-//! that calls every public kernel (fixed-size, runtime, padded, the caches,
-//! the integer path and the references) with inputs and lengths the
-//! optimiser cannot see, and whose
-//! panic handler calls a function that does not exist; it links (in
+//! `examples/nopanic` is a `#![no_main]` binary, built for
+//! `thumbv7em-none-eabihf` and `thumbv6m-none-eabi`, that calls every
+//! public kernel (fixed-size, runtime, padded, the caches, the integer path
+//! and the references) with inputs and lengths the optimiser cannot see,
+//! and whose panic handler calls a function that does not exist; it links (in
 //! `release`, opt-level 3 and `"s"`) only because no panic path survives.
 //! `.ci/run` builds it, checks that no `core::panicking` symbol is linked,
 //! and checks that a deliberately reachable panic does fail the link.
@@ -233,7 +233,7 @@
 //! arithmetic is left to the native runs there. Any other suite with
 //! `.ci/miri --test NAME`.
 //!
-//! **Fuzzing** (`cargo-fuzz`, nightly), two targets in `examples/fuzz`:
+//! **Fuzzing** (`cargo-fuzz`, nightly), three targets in `examples/fuzz`:
 //! `attention` feeds raw `f32` bit patterns and lengths through
 //! [`causal_attention_dyn`] and [`causal_attention_padded`] and checks that
 //! nothing panics, the NaN and mask policy, the padding and the contract;
@@ -241,10 +241,15 @@
 //! (push, extend, prefill, step, attend, clear, truncate) against a `Vec`
 //! model and checks the state after each one, [`Error::CacheFull`] with the
 //! cache unchanged, outputs bit-identical to [`causal_attention_dyn`] on the
-//! model's positions (the ring: its window) and the contract.
+//! model's positions (the ring: its window) and the contract; `int8`
+//! feeds shapes, quantization parameters (invalid ones among them) and `i8`
+//! values through [`int8::Params`], the integer runtime and fixed-size
+//! APIs and [`int8::KvCache`], and checks the typed errors, the bits of
+//! [`reference::int8`], its bound against the oracle, decode steps equal to
+//! one pass and [`Error::CacheFull`] with the cache unchanged.
 //! `examples/fuzz/seeds/<target>/` holds a small, minimised corpus, the
-//! targets' findings among it; `.ci/run` replays every seed, then runs both
-//! targets from the seeds for 10 minutes each, at once:
+//! targets' findings among it; `.ci/run` replays every seed, then runs the
+//! three targets from the seeds at once for 10 minutes:
 //!
 //! ```sh
 //! cargo +nightly install cargo-fuzz
