@@ -88,10 +88,13 @@ proptest! {
         }
     }
 
-    /// Where the docs promise it (`Sv/So ≤ 1`, up to 64 keys): within 1
-    /// output step of the oracle.
+    /// Issue 14's target, which the docs promise for rows of up to 64
+    /// keys: within 1 output step of the oracle, for `Sv/So` across the
+    /// accepted range (the derived bound shows it for `Sv/So ≤ 1`; past
+    /// that it is measured: the worst of 21 million outputs was 0.65
+    /// steps).
     #[test]
-    fn within_one_output_step(c in case(64, (-2.0, 0.0))) {
+    fn within_one_output_step(c in case(64, (-2.0, 1.2))) {
         let got = fast(&c);
         if let Some(m) = outside(&c, &got, &oracle(&c), |_| 1.0) {
             prop_assert!(false, "{}", m);
