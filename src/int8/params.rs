@@ -111,8 +111,9 @@ impl Params {
     /// positive or its zero point is outside `-128..=127`, if the score
     /// scale is not positive, or if a prepared multiplier is out of the
     /// exponent's range (`score_scale·Sq·Sk` below about `5·10⁻⁹`, where
-    /// it would have fewer than 21 significant bits, or above `2^13`), or
-    /// if `Sv/So` is outside `[2^−8, 2^4]`;
+    /// it would have fewer than 21 significant bits, or from
+    /// `2^30 / (2^16·log2(e))`, about 11,356, on), or if `Sv/So` is outside
+    /// `[2^−8, 2^4]`;
     /// [`Error::NonFiniteScale`] if the score scale is NaN or infinite.
     ///
     /// ```
@@ -277,7 +278,8 @@ impl Params {
     }
 
     /// A mean value in `Q22` value steps as a real number, `Sv·mean/2^22`,
-    /// rounded once.
+    /// rounded once (`±∞` where that passes `f32::MAX`, which only a value
+    /// scale near `f32::MAX / 255` can give).
     #[inline(always)]
     #[must_use]
     pub fn dequantize_mean(&self, mean: i32) -> f32 {
