@@ -39,7 +39,7 @@ use std::time::{Duration, SystemTime};
 use criterion::{Criterion, Throughput};
 use microattn::int8::{self, Params, Quant};
 use microattn::reference::{self, causal_attention_f64, check_contract};
-use microattn::{KvCache, Shape};
+use microattn::{Element, KvCache, Shape, bf16, f16};
 use support::{PEAK_LANES, XorShift, bench_peak, criterion_home, median_ns, peak_flops};
 
 const H: usize = 8;
@@ -145,7 +145,88 @@ fn bench_shape<const L: usize, const KVH: usize>(c: &mut Criterion) {
         b.iter(|| read_all(black_box(ks), black_box(vs)));
     });
     bench_int8::<L, KVH>(&mut group, &mut rng);
+    bench_16_bit::<L, KVH, f16>(&mut group, &k, &v, &q);
+    bench_16_bit::<L, KVH, bf16>(&mut group, &k, &v, &q);
     group.finish();
+}
+
+/// The `f16` and `bf16` entries: the same step on a cache storing the same
+/// keys and values as `E` (half the bytes), checked bit for bit against an
+/// `f32` cache holding the widened keys and values first; and `read_E`, a
+/// plain loop summing the cache's 16-bit words (as integers: no conversion)
+/// once, the memory-read floor of that step.
+fn bench_16_bit<const L: usize, const KVH: usize, E: Element>(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    k: &[[[f32; D]; KVH]],
+    v: &[[[f32; D]; KVH]],
+    q: &[[f32; D]; H],
+) {
+    let mut cache = Box::new(KvCache::<L, KVH, D, E>::new());
+    cache.extend(&k[..L - 1], &v[..L - 1]).expect("fits");
+    let (k_new, v_new) = (k[L - 1], v[L - 1]);
+    let mut out = [[0.0f32; D]; H];
+    cache
+        .step(q, &k_new, &v_new, &mut out, None, None)
+        .expect("one free slot");
+    let widen = |x: &[[[E; D]; KVH]]| -> Vec<[[f32; D]; KVH]> {
+        x.iter().map(|p| p.map(|row| row.map(E::to_f32))).collect()
+    };
+    let mut wide = Box::new(KvCache::<L, KVH, D>::new());
+    wide.extend(&widen(cache.keys()), &widen(cache.values()))
+        .expect("fits");
+    let mut want = [[0.0f32; D]; H];
+    wide.attend(q, &mut want, None, None);
+    assert!(
+        out.as_flattened()
+            .iter()
+            .zip(want.as_flattened())
+            .all(|(a, b)| a.to_bits() == b.to_bits()),
+        "L={L} KVH={KVH}: the {} step differs from the f32 step on its widened keys and values",
+        E::NAME
+    );
+    group.bench_function(E::NAME, |b| {
+        b.iter(|| {
+            cache.truncate(L - 1);
+            cache
+                .step(
+                    black_box(q),
+                    black_box(&k_new),
+                    black_box(&v_new),
+                    black_box(&mut out),
+                    None,
+                    None,
+                )
+                .expect("one free slot");
+        });
+    });
+    let bits = |x: &[[[E; D]; KVH]]| -> Vec<u16> {
+        x.as_flattened()
+            .as_flattened()
+            .iter()
+            .map(|&e| (e.to_f32().to_bits() >> 16) as u16)
+            .collect()
+    };
+    let (ks, vs) = (bits(cache.keys()), bits(cache.values()));
+    group.bench_function(format!("read_{}", E::NAME), |b| {
+        b.iter(|| read_16(black_box(&ks), black_box(&vs)));
+    });
+}
+
+/// [`read_all`] for 16-bit words, summed as integers (wrapping): the cost
+/// of reading a 16-bit cache's bytes and nothing else.
+fn read_16(keys: &[u16], values: &[u16]) -> u16 {
+    let mut acc = [0u16; 64];
+    for chunk in keys
+        .as_chunks::<64>()
+        .0
+        .iter()
+        .chain(values.as_chunks::<64>().0)
+    {
+        for (a, &x) in acc.iter_mut().zip(chunk) {
+            *a = a.wrapping_add(x);
+        }
+    }
+    acc.iter().fold(0, |s, &x| s.wrapping_add(x))
 }
 
 /// The `int8` entry: the same step on an `int8::KvCache` of random `i8`

@@ -48,6 +48,7 @@
 //! makes one prefill and a sequence of decode steps agree bit for bit, and
 //! the exact tests hold it.
 
+use crate::element::Element;
 use crate::layout::{Fixed, Problem, Query, Width};
 use crate::simd::{self, TILE};
 use crate::softmax::Online;
@@ -187,24 +188,29 @@ pub(crate) fn run_positions<const H: usize, const KVH: usize, const D: usize>(
 }
 
 /// One position's queries (`H` heads) over a cache's positions, stored
-/// from `start` on as in [`run_positions`]: [`decode`]'s step where the
-/// target has SIMD registers, else [`run_positions`]. The cache is not
-/// empty (the callers answer an empty one themselves).
+/// as `E` from `start` on as in [`run_positions`]: [`decode`]'s step,
+/// except for an `f32` cache on a target without SIMD registers, which goes
+/// through [`run_positions`] (its one-query path needs less stack there).
+/// Both give the one-query path's bits. The cache is not empty (the callers
+/// answer an empty one themselves).
 #[inline(always)]
-pub(crate) fn step<const H: usize, const KVH: usize, const D: usize>(
-    keys: &[[[f32; D]; KVH]],
-    values: &[[[f32; D]; KVH]],
+pub(crate) fn step<const H: usize, const KVH: usize, const D: usize, E: Element>(
+    keys: &[[[E; D]; KVH]],
+    values: &[[[E; D]; KVH]],
     start: usize,
     scale: f32,
     q: &[[f32; D]; H],
     out: &mut [[f32; D]; H],
     lse: Option<&mut [f32; H]>,
 ) {
-    if SIMD_REGISTERS {
-        decode::step::<H, KVH, D>(keys, values, start, scale, q, out, lse);
-    } else {
-        run_positions::<H, KVH, D>(keys, values, start, scale, q, out, lse.map(|l| &mut l[..]));
+    if !SIMD_REGISTERS {
+        if let (Some(k), Some(v)) = (E::as_f32_positions(keys), E::as_f32_positions(values)) {
+            let lse = lse.map(|l| &mut l[..]);
+            run_positions::<H, KVH, D>(k, v, start, scale, q, out, lse);
+            return;
+        }
     }
+    decode::step::<H, KVH, D, E>(keys, values, start, scale, q, out, lse);
 }
 
 /// A NaN or infinite `scale` makes every output value and log-sum-exp NaN

@@ -6,6 +6,7 @@
 use core::num::NonZeroUsize;
 
 use crate::check::{self, Sizes};
+use crate::element::Row;
 use crate::error::Error;
 use crate::simd::{Block, LANE_WIDTH};
 
@@ -17,7 +18,7 @@ use crate::simd::{Block, LANE_WIDTH};
 /// unroll, while runtime lengths run the same code on `&[f32]` rows.
 pub(crate) trait Width: Copy {
     /// One head's row: `[f32; D]` or `[f32]`.
-    type Row: ?Sized + AsRef<[f32]> + AsMut<[f32]> + 'static;
+    type Row: ?Sized + AsRef<[f32]> + AsMut<[f32]> + Row<Elem = f32> + 'static;
     /// The width for `head_dim`, if this kind of width can have it.
     fn new(head_dim: usize) -> Option<Self>;
     /// The head dimension (non-zero).
@@ -194,6 +195,36 @@ impl<'a, W: Width> Problem<'a, W> {
     pub(crate) fn rotated(self, start: usize) -> Self {
         let kv_start = start.checked_rem(self.kv_len).unwrap_or(0);
         Problem { kv_start, ..self }
+    }
+
+    /// Values per query position in `q` and the output (`heads·head_dim`,
+    /// which the checks found not to overflow).
+    #[inline(always)]
+    pub(crate) fn token_len(&self) -> usize {
+        self.heads.get().saturating_mul(self.width.get().get())
+    }
+
+    /// This problem's queries at positions `first..first + count` (cut at
+    /// `q_len`) as a problem of their own: the same keys, values, scale and
+    /// heads, query 0 moved to position `offset + first`, so that each query
+    /// sees exactly the keys it sees here. The kernel gives a query the same
+    /// bits whichever other queries it computes with, so consecutive ranges
+    /// run one by one give the bits of one run over all of them (their
+    /// output rows are the same consecutive ranges of the output).
+    #[inline(always)]
+    pub(crate) fn query_range(self, first: usize, count: usize) -> Self {
+        let first = first.min(self.q_len);
+        let count = count.min(self.q_len - first);
+        let token = self.token_len();
+        // Within `q` (`q_len·token` values): `first + count ≤ q_len`.
+        let q = self.q.get(first * token..).unwrap_or_default();
+        let q = q.get(..count * token).unwrap_or(q);
+        Problem {
+            q,
+            q_len: count,
+            offset: self.offset + first,
+            ..self
+        }
     }
 
     /// The keys and values of key/value head `g`, by position.

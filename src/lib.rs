@@ -49,6 +49,8 @@
 //!   specification, plus the f64 oracle and the accuracy contract as a check.
 //! - With the `proptest` feature, `strategies`: the proptest strategies the
 //!   crate's own suites use.
+//! - With the `rayon` feature, `parallel`: the multi-head and runtime calls
+//!   on every core, bit-identical to the one-thread calls.
 //!
 //! # Memory
 //! No heap, ever. The caller owns `q`, `k`, `v` and `out`. The fused kernel
@@ -344,6 +346,9 @@
 //! - `std`: forwards `std` to `wide` (a faster scalar `sqrt` there). The
 //!   kernels never need it.
 //! - `proptest`: exports `strategies` (implies `std`).
+//! - `rayon`: exports `parallel`, the prefill calls split over rayon's
+//!   current thread pool in tiles of query positions of a fixed size, so
+//!   the bits never depend on the number of threads (implies `std`).
 //!
 //! # MSRV
 //! Rust 1.89 (the minimum of `wide` 1.7).
@@ -360,6 +365,7 @@ mod attention;
 mod cache;
 mod check;
 mod dynamic;
+mod element;
 pub mod entry;
 mod error;
 pub mod int8;
@@ -367,6 +373,8 @@ mod kernel;
 mod layout;
 mod math;
 mod padded;
+#[cfg(feature = "rayon")]
+pub mod parallel;
 pub mod reference;
 mod simd;
 mod softmax;
@@ -379,6 +387,7 @@ pub use attention::{
 };
 pub use cache::{KvCache, RingKvCache};
 pub use dynamic::{Shape, causal_attention_dyn};
+pub use element::{Element, bf16, f16};
 pub use error::{Buffer, Error};
 pub use padded::causal_attention_padded;
 pub use simd::LANE_NAME;

@@ -17,6 +17,7 @@
 //! target has FMA), so results are bit-identical within one build, and
 //! within the accuracy contract across builds.
 
+use crate::element::{Element, Row};
 use wide::{f32x4, f32x8};
 #[cfg(not(target_feature = "avx512f"))]
 use wide::{f32x8 as Lane, i32x8 as IntLane};
@@ -144,9 +145,9 @@ impl Scores {
 /// block advance side by side, so that their latencies overlap (one chain
 /// alone would wait on each `mul_add`).
 #[inline(always)]
-pub(crate) fn dot_blocks<R: ?Sized + AsRef<[f32]>, const H: usize>(
+pub(crate) fn dot_blocks<R: ?Sized + AsRef<[f32]>, K: ?Sized + Row, const H: usize>(
     qs: [&R; H],
-    keys: [&Block<'_, R>; H],
+    keys: [&Block<'_, K>; H],
     scale: f32,
 ) -> [Scores; H] {
     const HALVES: usize = LANE_WIDTH / 8;
@@ -160,7 +161,7 @@ pub(crate) fn dot_blocks<R: ?Sized + AsRef<[f32]>, const H: usize>(
                 // map is not always inlined.
                 let mut rows = [f32x8::ZERO; 8];
                 for (row, k) in rows.iter_mut().zip(keys) {
-                    *row = f32x8::from(chunk::<8>(k.as_ref(), c));
+                    *row = f32x8::from(chunk::<_, 8>(k.elems(), c));
                 }
                 *half = f32x8::transpose(rows);
             }
@@ -180,7 +181,7 @@ pub(crate) fn dot_blocks<R: ?Sized + AsRef<[f32]>, const H: usize>(
             for (a, keys) in acc.iter_mut().zip(keys.as_chunks::<8>().0) {
                 let mut kd = [0.0; 8];
                 for (slot, k) in kd.iter_mut().zip(keys) {
-                    *slot = k.as_ref().get(d).copied().unwrap_or(0.0);
+                    *slot = k.elems().get(d).map_or(0.0, |&x| x.to_f32());
                 }
                 *a = qd.mul_add(f32x8::from(kd), *a);
             }
@@ -197,11 +198,11 @@ pub(crate) fn dot_blocks<R: ?Sized + AsRef<[f32]>, const H: usize>(
     out
 }
 
-/// `N`-value chunk `c` of `row` (zeros past its end, which only an unused
-/// slot of a block reaches).
+/// `N`-value chunk `c` of `row`, widened to `f32` (zeros past its end,
+/// which only an unused slot of a block reaches).
 #[inline(always)]
-fn chunk<const N: usize>(row: &[f32], c: usize) -> [f32; N] {
-    row.as_chunks::<N>().0.get(c).copied().unwrap_or([0.0; N])
+fn chunk<E: Element, const N: usize>(row: &[E], c: usize) -> [f32; N] {
+    row.as_chunks::<N>().0.get(c).map_or([0.0; N], E::widen)
 }
 
 /// The scores `scale · q·k` of one query against a block of keys, one key
@@ -215,9 +216,9 @@ fn chunk<const N: usize>(row: &[f32], c: usize) -> [f32; N] {
 /// The tile ([`scores_across_queries`]) runs the same chains with lanes
 /// across queries.
 #[inline(always)]
-pub(crate) fn dot_block<R: ?Sized + AsRef<[f32]>>(
+pub(crate) fn dot_block<R: ?Sized + AsRef<[f32]>, K: ?Sized + Row>(
     q: &R,
-    keys: &Block<'_, R>,
+    keys: &Block<'_, K>,
     n: usize,
     scale: f32,
 ) -> Scores {
@@ -234,8 +235,8 @@ pub(crate) fn dot_block<R: ?Sized + AsRef<[f32]>>(
         for (score, k) in scores.iter_mut().zip(keys).take(n) {
             let s = q
                 .iter()
-                .zip(k.as_ref())
-                .fold(0.0, |s, (&qd, &kd)| qd * kd + s);
+                .zip(k.elems())
+                .fold(0.0, |s, (&qd, &kd)| qd * kd.to_f32() + s);
             *score = s * scale;
         }
         Scores(Lane::from(scores))
@@ -249,11 +250,11 @@ pub(crate) fn dot_block<R: ?Sized + AsRef<[f32]>>(
 /// chunk of `acc` is loaded once, updated by the keys in registers and
 /// stored once.
 #[inline(always)]
-pub(crate) fn axpy_block<R: ?Sized + AsRef<[f32]> + AsMut<[f32]>>(
+pub(crate) fn axpy_block<R: ?Sized + AsMut<[f32]>, V: ?Sized + Row>(
     acc: &mut R,
     p: Scores,
     scores: Scores,
-    values: &Block<'_, R>,
+    values: &Block<'_, V>,
     n: usize,
 ) {
     let n = n.min(LANE_WIDTH);
@@ -279,12 +280,12 @@ pub(crate) fn axpy_block<R: ?Sized + AsRef<[f32]> + AsMut<[f32]>>(
         // where lanes are plain arrays that copy would only double the code.
         if n == LANE_WIDTH && VECTOR {
             for (&pj, v) in p.iter().zip(values) {
-                sum = Lane::splat(pj).mul_add(Lane::from(chunk(v.as_ref(), c)), sum);
+                sum = Lane::splat(pj).mul_add(Lane::from(chunk(v.elems(), c)), sum);
             }
         } else {
             for ((&pj, &sj), v) in p.iter().zip(&s).zip(values).take(n) {
                 if read(sj) {
-                    sum = Lane::splat(pj).mul_add(Lane::from(chunk(v.as_ref(), c)), sum);
+                    sum = Lane::splat(pj).mul_add(Lane::from(chunk(v.elems(), c)), sum);
                 }
             }
         }
@@ -293,8 +294,9 @@ pub(crate) fn axpy_block<R: ?Sized + AsRef<[f32]> + AsMut<[f32]>>(
     if !acc_tail.is_empty() {
         for ((&pj, &sj), v) in p.iter().zip(&s).zip(values).take(n) {
             if read(sj) {
-                let v_tail = v.as_ref().get(whole * LANE_WIDTH..).unwrap_or_default();
-                axpy_tail(acc_tail, pj, v_tail);
+                let mut buf = [0.0; LANE_WIDTH];
+                let v_tail = v.elems().get(whole * LANE_WIDTH..).unwrap_or_default();
+                axpy_tail(acc_tail, pj, Element::as_f32(v_tail, &mut buf));
             }
         }
     }
@@ -310,16 +312,16 @@ fn first_keys(n: usize) -> u32 {
 /// the others' values are never read. Each value is updated by the same
 /// operations, in the same order of `j`, as in [`axpy_block`] over those keys.
 #[inline(never)]
-fn axpy_weighed<R: ?Sized + AsRef<[f32]> + AsMut<[f32]>>(
+fn axpy_weighed<R: ?Sized + AsMut<[f32]>, V: ?Sized + Row>(
     acc: &mut R,
     p: Scores,
-    values: &Block<'_, R>,
+    values: &Block<'_, V>,
     weighed: u32,
 ) {
     let p = p.0.to_array();
     for (j, (&pj, v)) in p.iter().zip(values).enumerate() {
         if weighed & (1 << j) != 0 {
-            axpy(acc.as_mut(), pj, v.as_ref());
+            axpy(acc.as_mut(), pj, v.elems());
         }
     }
 }
@@ -327,21 +329,25 @@ fn axpy_weighed<R: ?Sized + AsRef<[f32]> + AsMut<[f32]>>(
 /// `acc[i] += p · x[i]` over the common length: [`LANE_WIDTH`] at a time (fused
 /// where the target has FMA), then [`axpy_tail`] on the rest.
 #[inline(always)]
-pub(crate) fn axpy(acc: &mut [f32], p: f32, x: &[f32]) {
+pub(crate) fn axpy<E: Element>(acc: &mut [f32], p: f32, x: &[E]) {
     axpy_lanes(acc, p, x);
     let whole = acc.len() / LANE_WIDTH * LANE_WIDTH;
     let acc_tail = acc.get_mut(whole..).unwrap_or_default();
-    axpy_tail(acc_tail, p, x.get(whole..).unwrap_or_default());
+    let mut buf = [0.0; LANE_WIDTH];
+    let x_tail = E::as_f32(x.get(whole..).unwrap_or_default(), &mut buf);
+    axpy_tail(acc_tail, p, x_tail);
 }
 
 /// The whole lanes of [`axpy`] (the values before its tail).
 #[inline(always)]
-fn axpy_lanes(acc: &mut [f32], p: f32, x: &[f32]) {
+fn axpy_lanes<E: Element>(acc: &mut [f32], p: f32, x: &[E]) {
     let (acc_lanes, _) = acc.as_chunks_mut::<LANE_WIDTH>();
     let (x_lanes, _) = x.as_chunks::<LANE_WIDTH>();
     let pv = Lane::splat(p);
     for (a, x) in acc_lanes.iter_mut().zip(x_lanes) {
-        *a = pv.mul_add(Lane::from(*x), Lane::from(*a)).to_array();
+        *a = pv
+            .mul_add(Lane::from(E::widen(x)), Lane::from(*a))
+            .to_array();
     }
 }
 

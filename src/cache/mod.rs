@@ -34,15 +34,16 @@ pub use ring::RingKvCache;
 
 use crate::attention::default_scale;
 use crate::check::assert_heads;
+use crate::element::Element;
 use crate::kernel;
 use crate::reference::score;
 use crate::softmax::softmax_slice;
 
 /// One storage of a cache (its keys, or its values): positions of
-/// `[[f32; D]; KVH]`.
-pub(crate) trait Store<const KVH: usize, const D: usize> {
+/// `[[E; D]; KVH]`.
+pub(crate) trait Store<const KVH: usize, const D: usize, E> {
     /// The positions held, in storage order.
-    fn positions(&self) -> &[[[f32; D]; KVH]];
+    fn positions(&self) -> &[[[E; D]; KVH]];
     /// Storage index of the oldest position (0 when storage order is
     /// logical order).
     fn oldest(&self) -> usize;
@@ -50,10 +51,10 @@ pub(crate) trait Store<const KVH: usize, const D: usize> {
     fn clear(&mut self);
 }
 
-impl<const CAP: usize, const KVH: usize, const D: usize> Store<KVH, D>
-    for heapless::Vec<[[f32; D]; KVH], CAP>
+impl<const CAP: usize, const KVH: usize, const D: usize, E> Store<KVH, D, E>
+    for heapless::Vec<[[E; D]; KVH], CAP>
 {
-    fn positions(&self) -> &[[[f32; D]; KVH]] {
+    fn positions(&self) -> &[[[E; D]; KVH]] {
         self
     }
     fn oldest(&self) -> usize {
@@ -97,9 +98,9 @@ impl<S> Pair<S> {
     }
 
     /// Forgets every position of both storages.
-    pub(crate) fn clear<const KVH: usize, const D: usize>(&mut self)
+    pub(crate) fn clear<const KVH: usize, const D: usize, E>(&mut self)
     where
-        S: Store<KVH, D>,
+        S: Store<KVH, D, E>,
     {
         self.keys.clear();
         self.values.clear();
@@ -111,14 +112,15 @@ impl<S> Pair<S> {
     /// [`softmax`](crate::softmax) (zeros past the positions held). An empty
     /// cache gives exactly 0 and log-sum-exp `-inf`. `N` is the weights' row
     /// length (the capacity).
-    pub(crate) fn attend<const N: usize, const H: usize, const KVH: usize, const D: usize>(
+    pub(crate) fn attend<const N: usize, const H: usize, const KVH: usize, const D: usize, E>(
         &self,
         q: &[[f32; D]; H],
         out: &mut [[f32; D]; H],
         weights: Option<&mut [[f32; N]; H]>,
         mut lse: Option<&mut [f32; H]>,
     ) where
-        S: Store<KVH, D>,
+        S: Store<KVH, D, E>,
+        E: Element,
     {
         const { assert_heads::<N, H, KVH, D>() };
         let (keys, values) = (self.keys.positions(), self.values.positions());
@@ -130,7 +132,7 @@ impl<S> Pair<S> {
                 lse.fill(f32::NEG_INFINITY);
             }
         } else {
-            kernel::step::<H, KVH, D>(keys, values, start, scale, q, out, lse);
+            kernel::step::<H, KVH, D, E>(keys, values, start, scale, q, out, lse);
         }
         if let Some(weights) = weights {
             let start = start.min(keys.len());
@@ -140,12 +142,66 @@ impl<S> Pair<S> {
                 let logical = older.iter().chain(newer).map(|token| &token[g]);
                 row.fill(0.0);
                 for (w, kj) in row.iter_mut().zip(logical) {
-                    *w = score(qh, kj, scale);
+                    *w = score(qh, &E::widen(kj), scale);
                 }
                 if let Some(visible) = row.get_mut(..keys.len()) {
                     softmax_slice(visible);
                 }
             }
+        }
+    }
+}
+
+/// One position's keys or values (`KVH` rows of `D`, `f32`) rounded to the
+/// storage element, once, as they are appended.
+#[inline(always)]
+pub(crate) fn narrow<const KVH: usize, const D: usize, E: Element>(
+    position: &[[f32; D]; KVH],
+) -> [[E; D]; KVH] {
+    let mut stored = [[E::ZERO; D]; KVH];
+    for (out, row) in stored.iter_mut().zip(position) {
+        E::narrow_into(row, out);
+    }
+    stored
+}
+
+impl<const CAP: usize, const KVH: usize, const D: usize, E: Element>
+    Pair<heapless::Vec<[[E; D]; KVH], CAP>>
+{
+    /// The queries of the last `q.len()` positions held (`q`, `out`:
+    /// `[n][H][D]`, `lse`: `[n][H]`, `n ≤` positions held, checked by the
+    /// caller), each over the positions up to its own: the tiled kernel on
+    /// an `f32` storage; a decode step per query on a 16-bit one (the
+    /// tiled kernel reads `f32` rows only). Both give each query the bits of
+    /// the one-query path.
+    pub(crate) fn attend_last<const H: usize>(
+        &self,
+        q: &[[[f32; D]; H]],
+        out: &mut [[[f32; D]; H]],
+        mut lse: Option<&mut [[f32; H]]>,
+    ) {
+        let (keys, values, scale) = (&self.keys[..], &self.values[..], self.scale::<D>());
+        if let (Some(k), Some(v)) = (E::as_f32_positions(keys), E::as_f32_positions(values)) {
+            let lse = lse.map(<[[f32; H]]>::as_flattened_mut);
+            kernel::run_positions::<H, KVH, D>(
+                k,
+                v,
+                0,
+                scale,
+                q.as_flattened(),
+                out.as_flattened_mut(),
+                lse,
+            );
+            return;
+        }
+        let first = keys.len().saturating_sub(q.len());
+        for (i, (q, out)) in q.iter().zip(out.iter_mut()).enumerate() {
+            let seen = first + i + 1;
+            let (Some(k), Some(v)) = (keys.get(..seen), values.get(..seen)) else {
+                break;
+            };
+            let lse = lse.as_deref_mut().and_then(|l| l.get_mut(i));
+            kernel::step::<H, KVH, D, E>(k, v, 0, scale, q, out, lse);
         }
     }
 }

@@ -16,10 +16,10 @@
 //! - `extend_from_slice` checks the capacity before it copies anything,
 //!   which is the all-or-nothing append the cache promises.
 
-use super::Pair;
+use super::{Pair, narrow};
 use crate::check::{self, assert_heads};
+use crate::element::Element;
 use crate::error::{Buffer, Error};
-use crate::kernel;
 
 /// Key/value cache of fixed capacity for incremental (token by token)
 /// attention: up to `CAP` positions of `KVH` key/value heads of dimension
@@ -85,19 +85,23 @@ use crate::kernel;
 /// assert!(weights[0][4..].iter().all(|&w| w == 0.0));
 /// # Ok::<(), microattn::Error>(())
 /// ```
-pub struct KvCache<const CAP: usize, const KVH: usize, const D: usize> {
+pub struct KvCache<const CAP: usize, const KVH: usize, const D: usize, E: Element = f32> {
     /// Keys and values by position, and the scale.
-    kv: Pair<heapless::Vec<[[f32; D]; KVH], CAP>>,
+    kv: Pair<heapless::Vec<[[E; D]; KVH], CAP>>,
 }
 
-impl<const CAP: usize, const KVH: usize, const D: usize> Default for KvCache<CAP, KVH, D> {
+impl<const CAP: usize, const KVH: usize, const D: usize, E: Element> Default
+    for KvCache<CAP, KVH, D, E>
+{
     #[inline]
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl<const CAP: usize, const KVH: usize, const D: usize> core::fmt::Debug for KvCache<CAP, KVH, D> {
+impl<const CAP: usize, const KVH: usize, const D: usize, E: Element> core::fmt::Debug
+    for KvCache<CAP, KVH, D, E>
+{
     /// The shape and fill level (not the contents, which may be megabytes).
     #[inline]
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
@@ -105,13 +109,14 @@ impl<const CAP: usize, const KVH: usize, const D: usize> core::fmt::Debug for Kv
             .field("capacity", &CAP)
             .field("kv_heads", &KVH)
             .field("head_dim", &D)
+            .field("element", &E::NAME)
             .field("len", &self.len())
             .field("scale", &self.scale())
             .finish()
     }
 }
 
-impl<const CAP: usize, const KVH: usize, const D: usize> KvCache<CAP, KVH, D> {
+impl<const CAP: usize, const KVH: usize, const D: usize, E: Element> KvCache<CAP, KVH, D, E> {
     /// An empty cache with scale `1/√D`. Writes nothing: the storage stays
     /// uninitialised until positions are appended, so this is free for any
     /// `CAP`, and usable in a `const` or `static`.
@@ -236,14 +241,14 @@ impl<const CAP: usize, const KVH: usize, const D: usize> KvCache<CAP, KVH, D> {
     /// ```
     #[must_use]
     #[inline]
-    pub fn keys(&self) -> &[[[f32; D]; KVH]] {
+    pub fn keys(&self) -> &[[[E; D]; KVH]] {
         &self.kv.keys
     }
 
     /// The cached values, position by position (`[len][KVH][D]`).
     #[must_use]
     #[inline]
-    pub fn values(&self) -> &[[[f32; D]; KVH]] {
+    pub fn values(&self) -> &[[[E; D]; KVH]] {
         &self.kv.values
     }
 
@@ -345,15 +350,7 @@ impl<const CAP: usize, const KVH: usize, const D: usize> KvCache<CAP, KVH, D> {
         )?;
         self.check_fits(n)?;
         self.append(k, v);
-        kernel::run_positions::<H, KVH, D>(
-            &self.kv.keys,
-            &self.kv.values,
-            0,
-            self.scale(),
-            q.as_flattened(),
-            out.as_flattened_mut(),
-            lse.map(<[[f32; H]]>::as_flattened_mut),
-        );
+        self.kv.attend_last(q, out, lse);
         Ok(())
     }
 
@@ -441,7 +438,7 @@ impl<const CAP: usize, const KVH: usize, const D: usize> KvCache<CAP, KVH, D> {
         weights: Option<&mut [[f32; CAP]; H]>,
         lse: Option<&mut [f32; H]>,
     ) {
-        self.kv.attend::<CAP, H, KVH, D>(q, out, weights, lse);
+        self.kv.attend::<CAP, H, KVH, D, E>(q, out, weights, lse);
     }
 
     /// [`Error::CacheFull`] unless `n` more positions fit.
@@ -463,9 +460,12 @@ impl<const CAP: usize, const KVH: usize, const D: usize> KvCache<CAP, KVH, D> {
     fn append(&mut self, k: &[[[f32; D]; KVH]], v: &[[[f32; D]; KVH]]) {
         let len = self.len();
         let kv = &mut self.kv;
-        if kv.keys.extend_from_slice(k).is_err() || kv.values.extend_from_slice(v).is_err() {
-            kv.keys.truncate(len);
-            kv.values.truncate(len);
+        for (k, v) in k.iter().zip(v) {
+            if kv.keys.push(narrow(k)).is_err() || kv.values.push(narrow(v)).is_err() {
+                kv.keys.truncate(len);
+                kv.values.truncate(len);
+                return;
+            }
         }
     }
 }

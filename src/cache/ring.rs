@@ -21,9 +21,10 @@
 //! attention itself) or a mirrored buffer of `2·WINDOW` positions (double
 //! the memory, which is what a microcontroller has least of).
 
-use super::Pair;
 use super::ring_buffer::{Halves, Ring};
+use super::{Pair, narrow};
 use crate::check;
+use crate::element::Element;
 use crate::error::{Buffer, Error};
 
 /// Sliding-window key/value cache: keeps the last `WINDOW` positions of
@@ -66,14 +67,14 @@ use crate::error::{Buffer, Error};
 /// assert_eq!(out, [[25.0]]);
 /// assert_eq!(ring.values(), (&[[[20.0]]][..], &[[[30.0]]][..]));
 /// ```
-pub struct RingKvCache<const WINDOW: usize, const KVH: usize, const D: usize> {
+pub struct RingKvCache<const WINDOW: usize, const KVH: usize, const D: usize, E: Element = f32> {
     /// Keys and values (written in lock-step: the same write index), and
     /// the scale.
-    kv: Pair<Ring<WINDOW, KVH, D>>,
+    kv: Pair<Ring<WINDOW, KVH, D, E>>,
 }
 
-impl<const WINDOW: usize, const KVH: usize, const D: usize> Default
-    for RingKvCache<WINDOW, KVH, D>
+impl<const WINDOW: usize, const KVH: usize, const D: usize, E: Element> Default
+    for RingKvCache<WINDOW, KVH, D, E>
 {
     #[inline]
     fn default() -> Self {
@@ -81,8 +82,8 @@ impl<const WINDOW: usize, const KVH: usize, const D: usize> Default
     }
 }
 
-impl<const WINDOW: usize, const KVH: usize, const D: usize> core::fmt::Debug
-    for RingKvCache<WINDOW, KVH, D>
+impl<const WINDOW: usize, const KVH: usize, const D: usize, E: Element> core::fmt::Debug
+    for RingKvCache<WINDOW, KVH, D, E>
 {
     /// The shape and fill level (not the contents).
     #[inline]
@@ -91,13 +92,16 @@ impl<const WINDOW: usize, const KVH: usize, const D: usize> core::fmt::Debug
             .field("window", &WINDOW)
             .field("kv_heads", &KVH)
             .field("head_dim", &D)
+            .field("element", &E::NAME)
             .field("len", &self.len())
             .field("scale", &self.scale())
             .finish()
     }
 }
 
-impl<const WINDOW: usize, const KVH: usize, const D: usize> RingKvCache<WINDOW, KVH, D> {
+impl<const WINDOW: usize, const KVH: usize, const D: usize, E: Element>
+    RingKvCache<WINDOW, KVH, D, E>
+{
     /// An empty ring with scale `1/√D`, its storage zero-filled (a `const
     /// fn`: in a `static` the zeros are part of the image, not code).
     ///
@@ -192,14 +196,14 @@ impl<const WINDOW: usize, const KVH: usize, const D: usize> RingKvCache<WINDOW, 
     /// ```
     #[must_use]
     #[inline]
-    pub fn keys(&self) -> Halves<'_, KVH, D> {
+    pub fn keys(&self) -> Halves<'_, KVH, D, E> {
         self.kv.keys.as_slices()
     }
 
     /// The values held, oldest first, as two slices (as [`keys`](Self::keys)).
     #[must_use]
     #[inline]
-    pub fn values(&self) -> Halves<'_, KVH, D> {
+    pub fn values(&self) -> Halves<'_, KVH, D, E> {
         self.kv.values.as_slices()
     }
 
@@ -207,8 +211,8 @@ impl<const WINDOW: usize, const KVH: usize, const D: usize> RingKvCache<WINDOW, 
     /// dropped. Cannot fail.
     #[inline]
     pub fn push(&mut self, k: &[[f32; D]; KVH], v: &[[f32; D]; KVH]) {
-        self.kv.keys.write(*k);
-        self.kv.values.write(*v);
+        self.kv.keys.write(narrow(k));
+        self.kv.values.write(narrow(v));
     }
 
     /// Appends positions in order, as that many [`push`](Self::push)es (of a
@@ -243,7 +247,7 @@ impl<const WINDOW: usize, const KVH: usize, const D: usize> RingKvCache<WINDOW, 
         weights: Option<&mut [[f32; WINDOW]; H]>,
         lse: Option<&mut [f32; H]>,
     ) {
-        self.kv.attend::<WINDOW, H, KVH, D>(q, out, weights, lse);
+        self.kv.attend::<WINDOW, H, KVH, D, E>(q, out, weights, lse);
     }
 
     /// One decode step: pushes the position (`k`, `v`), dropping the oldest

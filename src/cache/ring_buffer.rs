@@ -3,14 +3,16 @@
 //! slice views, all without an index the compiler cannot prove in bounds (so
 //! no panic path, which the link-time no-panic proof checks).
 
-/// The positions held, oldest first, as two slices of `[KVH][D]` tokens.
-pub(super) type Halves<'a, const KVH: usize, const D: usize> =
-    (&'a [[[f32; D]; KVH]], &'a [[[f32; D]; KVH]]);
+use crate::element::Element;
 
-/// Up to `W` positions of `[[f32; D]; KVH]`, the oldest overwritten first.
+/// The positions held, oldest first, as two slices of `[KVH][D]` tokens.
+pub(super) type Halves<'a, const KVH: usize, const D: usize, E> =
+    (&'a [[[E; D]; KVH]], &'a [[[E; D]; KVH]]);
+
+/// Up to `W` positions of `[[E; D]; KVH]`, the oldest overwritten first.
 #[derive(Clone)]
-pub(crate) struct Ring<const W: usize, const KVH: usize, const D: usize> {
-    buf: [[[f32; D]; KVH]; W],
+pub(crate) struct Ring<const W: usize, const KVH: usize, const D: usize, E> {
+    buf: [[[E; D]; KVH]; W],
     /// Positions held (`≤ W`).
     len: usize,
     /// Where the next position goes (`< W`, or 0 when `W = 0`); once full,
@@ -18,11 +20,11 @@ pub(crate) struct Ring<const W: usize, const KVH: usize, const D: usize> {
     next: usize,
 }
 
-impl<const W: usize, const KVH: usize, const D: usize> Ring<W, KVH, D> {
+impl<const W: usize, const KVH: usize, const D: usize, E: Element> Ring<W, KVH, D, E> {
     /// An empty ring (its storage zeroed, never read before it is written).
     pub(crate) const fn new() -> Self {
         Ring {
-            buf: [[[0.0; D]; KVH]; W],
+            buf: [[[E::ZERO; D]; KVH]; W],
             len: 0,
             next: 0,
         }
@@ -33,7 +35,7 @@ impl<const W: usize, const KVH: usize, const D: usize> Ring<W, KVH, D> {
     }
 
     /// Stores `x` as the newest position, dropping the oldest when full.
-    pub(crate) fn write(&mut self, x: [[f32; D]; KVH]) {
+    pub(crate) fn write(&mut self, x: [[E; D]; KVH]) {
         if let Some(slot) = self.buf.get_mut(self.next) {
             *slot = x;
         }
@@ -42,7 +44,7 @@ impl<const W: usize, const KVH: usize, const D: usize> Ring<W, KVH, D> {
     }
 
     /// The filled positions in storage order (the whole array once full).
-    pub(crate) fn as_slice(&self) -> &[[[f32; D]; KVH]] {
+    pub(crate) fn as_slice(&self) -> &[[[E; D]; KVH]] {
         self.buf.get(..self.len).unwrap_or_default()
     }
 
@@ -53,7 +55,7 @@ impl<const W: usize, const KVH: usize, const D: usize> Ring<W, KVH, D> {
     }
 
     /// The positions oldest first, as two slices.
-    pub(crate) fn as_slices(&self) -> Halves<'_, KVH, D> {
+    pub(crate) fn as_slices(&self) -> Halves<'_, KVH, D, E> {
         let (newer, older) = self
             .as_slice()
             .split_at_checked(self.oldest())
@@ -62,8 +64,10 @@ impl<const W: usize, const KVH: usize, const D: usize> Ring<W, KVH, D> {
     }
 }
 
-impl<const W: usize, const KVH: usize, const D: usize> super::Store<KVH, D> for Ring<W, KVH, D> {
-    fn positions(&self) -> &[[[f32; D]; KVH]] {
+impl<const W: usize, const KVH: usize, const D: usize, E: Element> super::Store<KVH, D, E>
+    for Ring<W, KVH, D, E>
+{
+    fn positions(&self) -> &[[[E; D]; KVH]] {
         self.as_slice()
     }
     fn oldest(&self) -> usize {

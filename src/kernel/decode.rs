@@ -18,6 +18,7 @@
 //! `b` before any takes block `b + 1`, so the cache streams through memory
 //! once, in storage order.
 
+use crate::element::Element;
 use crate::simd;
 use crate::softmax::Online;
 
@@ -87,16 +88,18 @@ fn gather<'a, T>(
     Some((kb, vb, n))
 }
 
-/// One decode step over a cache of compile-time shape, on targets with
-/// SIMD registers ([`super::step`] chooses): query head `h` of `q` (key/value head
+/// One decode step over a cache of compile-time shape ([`super::step`]
+/// chooses where it runs: every `f32` cache on targets with SIMD registers,
+/// every 16-bit cache on all targets), its keys and values stored as `E`
+/// and widened where they are read: query head `h` of `q` (key/value head
 /// `h / (H / KVH)`) over the cached positions, stored from `start` on as in
 /// [`blocks`] (a ring's oldest first; `0` for a plain cache); writes `out`
 /// and, with `lse`, head `h`'s log-sum-exp to `lse[h]`. `H` is a multiple
 /// of `KVH` (the callers assert it at compile time).
 #[inline(always)]
-pub(crate) fn step<const H: usize, const KVH: usize, const D: usize>(
-    keys: &[[[f32; D]; KVH]],
-    values: &[[[f32; D]; KVH]],
+pub(crate) fn step<const H: usize, const KVH: usize, const D: usize, E: Element>(
+    keys: &[[[E; D]; KVH]],
+    values: &[[[E; D]; KVH]],
     start: usize,
     scale: f32,
     q: &[[f32; D]; H],
@@ -144,13 +147,25 @@ impl<const H: usize, const D: usize> Heads<'_, H, D> {
     /// Every head takes one block of positions (the first `n` count): head
     /// `h` the rows of key/value head `h / (H / KVH)`.
     #[inline(always)]
-    fn take<const KVH: usize>(
+    fn take<const KVH: usize, E: Element>(
         &mut self,
-        keys: &[&[[f32; D]; KVH]; BLOCK],
-        values: &[&[[f32; D]; KVH]; BLOCK],
+        keys: &[&[[E; D]; KVH]; BLOCK],
+        values: &[&[[E; D]; KVH]; BLOCK],
         n: usize,
     ) {
         let group = (H / KVH).max(1);
+        if !simd::VECTOR {
+            // Lanes that are plain arrays: one head at a time through the
+            // one-query path (its scalar score chains, computed for the `n`
+            // keys that count only).
+            let heads = self.q.iter().zip(self.out.iter_mut()).zip(&mut self.states);
+            for (h, ((q, out), state)) in heads.enumerate() {
+                let g = (h / group).min(KVH.saturating_sub(1));
+                let (k, v) = (rows(keys, g), rows(values, g));
+                single::take_block(q, out, state, &k, &v, n, self.scale);
+            }
+            return;
+        }
         // Every head's scores first, their chains side by side.
         let head_keys: [_; H] =
             core::array::from_fn(|h| rows(keys, (h / group).min(KVH.saturating_sub(1))));
@@ -173,10 +188,10 @@ impl<const H: usize, const D: usize> Heads<'_, H, D> {
     /// [`take`](Self::take) for the (at most two) blocks a step gathers,
     /// not inlined: a second copy of the heads' loop would only be code.
     #[inline(never)]
-    fn take_gathered<const KVH: usize>(
+    fn take_gathered<const KVH: usize, E: Element>(
         &mut self,
-        keys: &[&[[f32; D]; KVH]; BLOCK],
-        values: &[&[[f32; D]; KVH]; BLOCK],
+        keys: &[&[[E; D]; KVH]; BLOCK],
+        values: &[&[[E; D]; KVH]; BLOCK],
         n: usize,
     ) {
         self.take(keys, values, n);
@@ -185,10 +200,10 @@ impl<const H: usize, const D: usize> Heads<'_, H, D> {
 
 /// Key/value head `g`'s rows of a block of positions (`g < KVH`).
 #[inline(always)]
-fn rows<'a, const KVH: usize, const D: usize>(
-    block: &[&'a [[f32; D]; KVH]; BLOCK],
+fn rows<'a, const KVH: usize, const D: usize, E>(
+    block: &[&'a [[E; D]; KVH]; BLOCK],
     g: usize,
-) -> [&'a [f32; D]; BLOCK] {
+) -> [&'a [E; D]; BLOCK] {
     block.map(|position| &position[g])
 }
 

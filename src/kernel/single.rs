@@ -2,6 +2,7 @@
 //! query, of the queries left over after the full tiles, and of every query
 //! on targets without SIMD lanes.
 
+use crate::element::Row;
 use crate::layout::{KvHead, Width};
 use crate::simd::{self, Block, Scores};
 use crate::softmax::{Finish, Online, Rescale};
@@ -114,15 +115,19 @@ pub(crate) fn attend_interleaved<W: Width, const T: usize>(
 /// its state) and one block of keys and values, of which the first `n`
 /// count (slots past them are masked).
 #[inline(always)]
-pub(crate) fn take_block<R: ?Sized + AsRef<[f32]> + AsMut<[f32]>>(
+pub(crate) fn take_block<R, K, V>(
     q: &R,
     out: &mut R,
     state: &mut Online,
-    keys: &Block<'_, R>,
-    values: &Block<'_, R>,
+    keys: &Block<'_, K>,
+    values: &Block<'_, V>,
     n: usize,
     scale: f32,
-) {
+) where
+    R: ?Sized + AsRef<[f32]> + AsMut<[f32]>,
+    K: ?Sized + Row,
+    V: ?Sized + Row,
+{
     let scores = simd::dot_block(q, keys, n, scale);
     take_scores(out, state, scores, values, n);
 }
@@ -130,11 +135,11 @@ pub(crate) fn take_block<R: ?Sized + AsRef<[f32]> + AsMut<[f32]>>(
 /// Steps 1–4 of the recipe for one query, its block's scores computed
 /// (the first `n` count; the others are masked here).
 #[inline(always)]
-pub(crate) fn take_scores<R: ?Sized + AsRef<[f32]> + AsMut<[f32]>>(
+pub(crate) fn take_scores<R: ?Sized + AsMut<[f32]>, V: ?Sized + Row>(
     out: &mut R,
     state: &mut Online,
     scores: Scores,
-    values: &Block<'_, R>,
+    values: &Block<'_, V>,
     n: usize,
 ) {
     let scores = scores.masked(n);
