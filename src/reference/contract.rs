@@ -429,3 +429,84 @@ fn contract(
     }
     worst.map_or(Ok(()), Err)
 }
+
+/// How far storing the keys and values in a narrower type can move an
+/// output: for each output value, a bound on `|o(k̃, ṽ) − o(k, v)|`, where
+/// `o` is exact attention (the f64 oracle) and `k̃`, `ṽ` are `k`, `v` each
+/// rounded once to a type of unit roundoff `u` whose subnormals are `σ`
+/// apart (`|x̃ − x| ≤ u·|x| + σ/2`; for a 16-bit cache,
+/// [`Element::UNIT_ROUNDOFF`](crate::Element::UNIT_ROUNDOFF) and
+/// [`Element::SUBNORMAL_STEP`](crate::Element::SUBNORMAL_STEP)).
+///
+/// The derivation, per query row with exact weights `wⱼ` over its weighed
+/// keys:
+/// - a score moves by at most `Δⱼ = |scale|·Σ_d |q_d|·(u·|k_jd| + σ/2)`; let
+///   `δ = maxⱼ Δⱼ`;
+/// - each weight then moves by a factor within `e^{±2δ}` (the score's own
+///   move and the normaliser's), so `|w̃ⱼ − wⱼ| ≤ (e^{2δ} − 1)·wⱼ`;
+/// - `õ − o = Σⱼ (w̃ⱼ − wⱼ)·ṽⱼ + Σⱼ wⱼ·(ṽⱼ − vⱼ)`, so
+///   `|õ − o| ≤ (e^{2δ} − 1)·Σⱼ wⱼ·((1 + u)·|vⱼ| + σ/2) + Σⱼ wⱼ·(u·|vⱼ| + σ/2)`.
+///
+/// A 16-bit cache's output is then within
+/// [`error_bound`]`(k̃, ṽ) + rounding_error_bound(k, v)` of the oracle on
+/// the unrounded inputs: the first term is the kernel's contract on what it
+/// stored. Rows with an infinite or NaN input give an infinite bound.
+///
+/// # Errors
+/// As [`causal_attention_f64`].
+///
+/// ```
+/// use microattn::Shape;
+/// use microattn::reference::rounding_error_bound;
+/// let shape = Shape::new(2, 2, 1, 1, 2);
+/// let (q, k, v) = ([1.0f32, 0.0, 0.0, 1.0], [1.0f32; 4], [2.0f32, 0.0, 0.0, 2.0]);
+/// let mut bound = [0.0f64; 4];
+/// rounding_error_bound(&shape, &q, &k, &v, 1.0 / 2048.0, 0.0, &mut bound)?;
+/// // Row 0 sees one key: weight 1 whatever the score, so only v's rounding.
+/// assert_eq!(bound[0], 2.0 / 2048.0);
+/// assert!(bound[2] > 2.0 / 2048.0); // two keys: their weights can move
+/// # Ok::<(), microattn::Error>(())
+/// ```
+#[inline]
+pub fn rounding_error_bound(
+    shape: &Shape,
+    q: &[f32],
+    k: &[f32],
+    v: &[f32],
+    u: f64,
+    sigma: f64,
+    bound: &mut [f64],
+) -> Result<(), Error> {
+    let s = Sizes::checked(shape, (q, k, v), bound.len())?;
+    let scale = f64::from(s.scale);
+    for_each_row(&s, (q, k, v), bound, |q, keys, values, out| {
+        let scores = keys.clone().map(|k| dot::<f64>(q, k) * scale);
+        let seen = keys.clone().count();
+        let delta = keys
+            .map(|k| {
+                let moved: f64 = q
+                    .iter()
+                    .zip(k)
+                    .map(|(&a, &b)| f64::from(a).abs() * (u * f64::from(b).abs() + sigma / 2.0))
+                    .sum();
+                scale.abs() * moved
+            })
+            .fold(0.0f64, f64::max);
+        // One key: its weight is 1 whatever its score.
+        let spread = if seen > 1 {
+            math::exp_f64(2.0 * delta) - 1.0
+        } else {
+            0.0
+        };
+        softmax_weighted_map(scores.clone(), values.clone(), f32::abs, out);
+        // `out` holds Σⱼ wⱼ·|vⱼ| per value.
+        for o in out.iter_mut() {
+            let mass = *o;
+            *o = spread * ((1.0 + u) * mass + sigma / 2.0) + u * mass + sigma / 2.0;
+            if o.is_nan() {
+                *o = f64::INFINITY;
+            }
+        }
+    });
+    Ok(())
+}

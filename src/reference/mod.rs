@@ -40,7 +40,7 @@ use rows::{Sizes, for_each_row, for_each_sequence};
 
 pub use contract::{
     ContractViolation, attention_mass_f64, check_contract, check_contract_with_mass,
-    check_error_bound, error_bound,
+    check_error_bound, error_bound, rounding_error_bound,
 };
 
 /// The arithmetic the reference runs in: f32 (the naive kernel) or f64 (the
