@@ -17,11 +17,21 @@
 //! build's widest vectors (16 lanes with AVX-512F), so the summary can state
 //! each shape's share of the peak measured in the same run and build.
 //!
+//! With the `rayon` feature, the group `parallel/N1024_D64_H8` times the
+//! prefill `causal_multi_head::<1024, 8, 8, 64>` three ways: the plain call
+//! (`plain`), `microattn::parallel`'s call in a pool of one thread
+//! (`threads_1`) and in rayon's global pool, a thread per core
+//! (`threads_all`; restrict the cores with `taskset`). Its outputs are
+//! checked bit for bit against the plain call's, which the contract holds
+//! at `N1024_D64_H1` and `N256_D64_H8`; the summary adds the speed-up of
+//! all threads over the plain call.
+//!
 //! ```text
 //! cargo bench --bench attention                          # default target: SSE2 lanes
 //! RUSTFLAGS="-C target-cpu=x86-64-v3" CARGO_TARGET_DIR=target/v3 \
 //!     cargo bench --bench attention                      # AVX2 + FMA lanes
 //! cargo bench --bench attention -- N256                  # one shape (criterion filter)
+//! cargo bench --features rayon --bench attention -- parallel   # one thread vs all cores
 //! ```
 
 mod support;
@@ -174,6 +184,141 @@ fn bench_multi<const N: usize, const H: usize, const D: usize>(c: &mut Criterion
     );
 }
 
+/// The parallel prefill's shape `(N, D, H)` (`KVH = H`).
+#[cfg(feature = "rayon")]
+const PARALLEL: (usize, usize, usize) = (1024, 64, 8);
+
+/// The parallel prefill's group name.
+#[cfg(feature = "rayon")]
+fn parallel_group() -> String {
+    let (n, d, h) = PARALLEL;
+    format!("parallel/N{n}_D{d}_H{h}")
+}
+
+/// The prefill [`PARALLEL`] three ways (see the bench docs), after checking
+/// that the parallel outputs are the plain call's bits.
+#[cfg(feature = "rayon")]
+fn bench_parallel(c: &mut Criterion) {
+    const N: usize = PARALLEL.0;
+    const D: usize = PARALLEL.1;
+    const H: usize = PARALLEL.2;
+    type Tokens = [[[f32; D]; H]; N];
+    let one = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .expect("a rayon pool of one thread");
+    let all = rayon::current_num_threads();
+
+    let mut rng = XorShift(seed(N, D, H));
+    let (mut q, mut k, mut v) = (
+        boxed::<_, N>([[0.0f32; D]; H]),
+        boxed::<_, N>([[0.0f32; D]; H]),
+        boxed::<_, N>([[0.0f32; D]; H]),
+    );
+    for x in [&mut q, &mut k, &mut v] {
+        rng.fill(x.as_flattened_mut().as_flattened_mut());
+    }
+    let mut plain: Box<Tokens> = boxed([[f32::NAN; D]; H]);
+    microattn::causal_multi_head(&q, &k, &v, &mut plain);
+    let mut out = plain.clone();
+    for threads in [1, all] {
+        out.as_flattened_mut().as_flattened_mut().fill(f32::NAN);
+        if threads == 1 {
+            one.install(|| microattn::parallel::causal_multi_head(&q, &k, &v, &mut out));
+        } else {
+            microattn::parallel::causal_multi_head(&q, &k, &v, &mut out);
+        }
+        let same = out
+            .as_flattened()
+            .as_flattened()
+            .iter()
+            .zip(plain.as_flattened().as_flattened())
+            .all(|(a, b)| a.to_bits() == b.to_bits());
+        assert!(
+            same,
+            "{}: {threads} threads differ from the plain call; refusing to benchmark a wrong kernel",
+            parallel_group()
+        );
+    }
+
+    let mut group = c.benchmark_group(parallel_group());
+    configure(&mut group, N, D, H);
+    group.bench_function("plain", |b| {
+        b.iter(|| {
+            microattn::causal_multi_head(
+                black_box(&q),
+                black_box(&k),
+                black_box(&v),
+                black_box(&mut out),
+            )
+        });
+    });
+    group.bench_function("threads_1", |b| {
+        b.iter(|| {
+            one.install(|| {
+                microattn::parallel::causal_multi_head(
+                    black_box(&q),
+                    black_box(&k),
+                    black_box(&v),
+                    black_box(&mut out),
+                )
+            })
+        });
+    });
+    group.bench_function("threads_all", |b| {
+        b.iter(|| {
+            microattn::parallel::causal_multi_head(
+                black_box(&q),
+                black_box(&k),
+                black_box(&v),
+                black_box(&mut out),
+            )
+        });
+    });
+    group.finish();
+}
+
+/// The parallel prefill's medians in this run: time and GFLOP/s of each
+/// way, and the speed-up of all threads over the plain call.
+#[cfg(feature = "rayon")]
+fn parallel_summary(since: SystemTime) {
+    let Some(home) = criterion_home() else { return };
+    let name = parallel_group();
+    let ways = ["plain", "threads_1", "threads_all"].map(|f| median_ns(&home, &name, f, since));
+    let [Some(plain), Some(one), Some(all)] = ways else {
+        return;
+    };
+    let (n, d, h) = PARALLEL;
+    let f = flops(n, d, h) as f64;
+    let threads = rayon::current_num_threads();
+    println!(
+        "
+parallel prefill ({}), medians:",
+        microattn::LANE_NAME
+    );
+    println!(
+        "{:<22} {:>12} {:>8} {:>12} {:>8} {:>12} {:>8} {:>9}",
+        "shape",
+        "plain µs",
+        "GFLOP/s",
+        "1 thread µs",
+        "GFLOP/s",
+        format!("{threads} thr. µs"),
+        "GFLOP/s",
+        "speed-up"
+    );
+    println!(
+        "{name:<22} {:>12.1} {:>8.2} {:>12.1} {:>8.2} {:>12.1} {:>8.2} {:>8.2}x",
+        plain / 1e3,
+        f / plain,
+        one / 1e3,
+        f / one,
+        all / 1e3,
+        f / all,
+        plain / all
+    );
+}
+
 /// A table of the medians measured in this run, with GFLOP/s, the share of
 /// the peak probe's GFLOP/s (when it ran) and the fast/naive speed-up.
 fn summary(since: SystemTime) {
@@ -238,7 +383,11 @@ fn main() {
     bench_single::<1024, 64>(&mut c);
     bench_multi::<256, 8, 64>(&mut c);
     bench_multi::<64, 4, 16>(&mut c);
+    #[cfg(feature = "rayon")]
+    bench_parallel(&mut c);
 
     c.final_summary();
     summary(started);
+    #[cfg(feature = "rayon")]
+    parallel_summary(started);
 }

@@ -20,8 +20,26 @@ pub fn default_scale(head_dim: usize) -> f32 {
     1.0 / math::sqrt(head_dim as f32)
 }
 
-/// Builds the checked problem of a fixed shape and runs the kernel. The
-/// shape is valid by the `const` assertion, so `Problem::new` folds to `Ok`.
+/// The checked problem of a fixed shape over flat `q`, `k`, `v` and an
+/// output of `out_len` values. The shape is valid by the `const` assertion
+/// and the lengths are the arrays', so `Problem::new` folds to `Ok`.
+#[inline(always)]
+pub(crate) fn fixed_problem<
+    'a,
+    const N: usize,
+    const H: usize,
+    const KVH: usize,
+    const D: usize,
+>(
+    (q, k, v): (&'a [f32], &'a [f32], &'a [f32]),
+    scale: f32,
+    out_len: usize,
+) -> Option<Problem<'a, Fixed<D>>> {
+    const { assert_heads::<N, H, KVH, D>() };
+    Problem::new(N, N, H, KVH, D, scale, (q, k, v), out_len).ok()
+}
+
+/// Builds the checked problem of a fixed shape and runs the kernel.
 #[inline(always)]
 fn run_fixed<const N: usize, const H: usize, const KVH: usize, const D: usize>(
     q: &[f32],
@@ -30,8 +48,7 @@ fn run_fixed<const N: usize, const H: usize, const KVH: usize, const D: usize>(
     scale: f32,
     out: &mut [f32],
 ) {
-    const { assert_heads::<N, H, KVH, D>() };
-    if let Ok(p) = Problem::<Fixed<D>>::new(N, N, H, KVH, D, scale, (q, k, v), out.len()) {
+    if let Some(p) = fixed_problem::<N, H, KVH, D>((q, k, v), scale, out.len()) {
         kernel::run(&p, out, None);
     }
 }

@@ -199,6 +199,7 @@ impl<'a, W: Width> Problem<'a, W> {
 
     /// Values per query position in `q` and the output (`heads·head_dim`,
     /// which the checks found not to overflow).
+    #[cfg(feature = "rayon")]
     #[inline(always)]
     pub(crate) fn token_len(&self) -> usize {
         self.heads.get().saturating_mul(self.width.get().get())
@@ -211,14 +212,18 @@ impl<'a, W: Width> Problem<'a, W> {
     /// bits whichever other queries it computes with, so consecutive ranges
     /// run one by one give the bits of one run over all of them (their
     /// output rows are the same consecutive ranges of the output).
+    #[cfg(feature = "rayon")]
     #[inline(always)]
     pub(crate) fn query_range(self, first: usize, count: usize) -> Self {
         let first = first.min(self.q_len);
         let count = count.min(self.q_len - first);
         let token = self.token_len();
         // Within `q` (`q_len·token` values): `first + count ≤ q_len`.
-        let q = self.q.get(first * token..).unwrap_or_default();
-        let q = q.get(..count * token).unwrap_or(q);
+        let q = self
+            .q
+            .get(first.saturating_mul(token)..)
+            .unwrap_or_default();
+        let q = q.get(..count.saturating_mul(token)).unwrap_or(q);
         Problem {
             q,
             q_len: count,
