@@ -12,8 +12,12 @@ Causal scaled dot-product attention with microattn.
 USAGE:
   host                      the demo sentence (heatmap of the weights), then
                             timings of the fast kernel against the reference
-  host --decode             the demo sentence token by token through a KV
-                            cache: each step's attention weights
+  host --decode [--kv E]    the demo sentence token by token through a KV
+                            cache: each step's attention weights; then a
+                            decode run of KvCache<2048, 8, 64, E> against
+                            one of KvCache<2048, 8, 64> (bytes per position,
+                            step time, output difference); E is the storage
+                            element: f32 (default), f16 or bf16
   host --q Q --k K --v V --out OUT [--scale S]
                             causal attention of .npy arrays: little-endian f32,
                             C order, q [N, D] or [N, H, D], k and v [M, D] or
@@ -34,14 +38,26 @@ Exit status: 0 done, 2 bad arguments or files, 1 any other failure.
 pub enum Command {
     /// No arguments: the demo sentence, then the timings.
     Demo,
-    /// `--decode`: the sentence token by token through a KV cache.
-    Decode,
+    /// `--decode [--kv E]`: the sentence token by token through a KV cache
+    /// storing `E`.
+    Decode(Kv),
     /// `--help` or `-h`.
     Help,
     /// `--write-sample DIR`.
     WriteSample(PathBuf),
     /// The `.npy` mode.
     Npy(NpyArgs),
+}
+
+/// The storage element of the `--decode` mode's cache (`--kv`).
+#[derive(Debug, Clone, Copy)]
+pub enum Kv {
+    /// `f32` (the default).
+    F32,
+    /// `microattn::f16`.
+    F16,
+    /// `microattn::bf16`.
+    Bf16,
 }
 
 /// The files and scale of the `.npy` mode.
@@ -69,13 +85,15 @@ struct Flags {
     scale: Option<f32>,
     write_sample: Option<PathBuf>,
     decode: bool,
+    kv: Option<Kv>,
 }
 
 /// Parses the arguments (without the program name).
 ///
 /// # Errors
 /// An unknown argument, a flag without a value, a flag given twice, a
-/// `--scale` that is not a number, or an incomplete `.npy` mode.
+/// `--scale` that is not a number, a `--kv` that is not an element name or
+/// comes without `--decode`, or an incomplete `.npy` mode.
 pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, Failure> {
     let mut args = args.into_iter();
     let mut flags = Flags::default();
@@ -99,6 +117,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, Failur
                 value(flag, args.next())?.into(),
             )?,
             "--scale" => set(&mut flags.scale, flag, scale(&value(flag, args.next())?)?)?,
+            "--kv" => set(&mut flags.kv, flag, kv(&value(flag, args.next())?)?)?,
             _ => {
                 return Err(Failure::input(format!(
                     "unknown argument `{flag}` (see --help)"
@@ -124,13 +143,17 @@ impl Flags {
             scale,
             write_sample,
             decode,
+            kv,
         } = self;
         let npy_flag = q.is_some() || k.is_some() || v.is_some() || out.is_some();
         if decode {
             if npy_flag || scale.is_some() || write_sample.is_some() {
-                return Err(Failure::input("--decode takes no other flag"));
+                return Err(Failure::input("--decode takes no other flag than --kv"));
             }
-            return Ok(Command::Decode);
+            return Ok(Command::Decode(kv.unwrap_or(Kv::F32)));
+        }
+        if kv.is_some() {
+            return Err(Failure::input("--kv needs --decode"));
         }
         if let Some(dir) = write_sample {
             if npy_flag || scale.is_some() {
@@ -174,6 +197,19 @@ fn scale(text: &OsStr) -> Result<f32, Failure> {
     text.to_str()
         .and_then(|t| t.trim().parse().ok())
         .ok_or_else(|| Failure::input(format!("--scale `{}` is not a number", text.display())))
+}
+
+/// The value of `--kv` as a storage element.
+fn kv(text: &OsStr) -> Result<Kv, Failure> {
+    match text.to_str() {
+        Some("f32") => Ok(Kv::F32),
+        Some("f16") => Ok(Kv::F16),
+        Some("bf16") => Ok(Kv::Bf16),
+        _ => Err(Failure::input(format!(
+            "--kv `{}` is not a storage element: f32, f16 or bf16",
+            text.display()
+        ))),
+    }
 }
 
 /// A flag the `.npy` mode cannot do without.

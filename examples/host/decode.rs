@@ -1,44 +1,63 @@
-//! `--decode`: the demo sentence fed token by token through a
-//! `microattn::KvCache`, as a language model's decode loop does: each step
-//! appends the token's key and value and runs its query over every cached
-//! token, printing that step's attention weights.
+//! `--decode [--kv E]`: the demo sentence fed token by token through a
+//! `microattn::KvCache` storing `E` (`f32`, `f16` or `bf16`), as a language
+//! model's decode loop does: each step appends the token's key and value and
+//! runs its query over every cached token, printing that step's attention
+//! weights.
 //!
 //! At the end the rows of all steps form the same heatmap as the demo's, and
 //! the run checks the promise of the cache: the step outputs are the bits of
-//! one causal pass over the whole sentence (`causal_attention_scaled`), and
-//! the step weights the bits of `attention_weights`.
+//! one causal pass over the whole sentence (`causal_attention_scaled`) on
+//! the cached keys and values widened to `f32`, and the step weights the
+//! bits of `attention_weights`. Then `kv_storage` compares `E` with `f32` on
+//! a realistic shape.
 
 use std::io::Write;
 
-use microattn::{KvCache, attention_weights, causal_attention_scaled, default_scale};
+use microattn::{
+    Element, KvCache, attention_weights, bf16, causal_attention_scaled, default_scale, f16,
+};
 
-use crate::demo::{self, D, N};
+use crate::cli::Kv;
+use crate::demo::{self, D, N, Rows};
 use crate::failure::Failure;
 use crate::heatmap::{self, Palette};
+use crate::kv_storage;
 
 /// Width of the bar of a weight of 1.
 const BAR: usize = 30;
 
-/// Runs the token-by-token mode.
+/// Runs the token-by-token mode on a cache storing `kv`, then the storage
+/// comparison.
 ///
 /// # Errors
 /// A write to `out` that fails, or a step whose bits differ from the
 /// one-pass kernel's (which would be a bug of the crate).
-pub fn run(out: &mut dyn Write) -> Result<(), Failure> {
+pub fn run(kv: Kv, out: &mut dyn Write) -> Result<(), Failure> {
+    match kv {
+        Kv::F32 => sentence::<f32>(out).and_then(|()| kv_storage::run::<f32>(out)),
+        Kv::F16 => sentence::<f16>(out).and_then(|()| kv_storage::run::<f16>(out)),
+        Kv::Bf16 => sentence::<bf16>(out).and_then(|()| kv_storage::run::<bf16>(out)),
+    }
+}
+
+/// The sentence token by token through a `KvCache<N, 1, D, E>`.
+fn sentence<E: Element>(out: &mut dyn Write) -> Result<(), Failure> {
     let (labels, q, k, v) = demo::sentence();
     let scale = default_scale(D);
-    let mut cache = KvCache::<N, 1, D>::with_scale(scale);
+    let mut cache = KvCache::<N, 1, D, E>::with_scale(scale);
     let mut outputs = [[0.0f32; D]; N];
     let mut weights = [[0.0f32; N]; N];
     let w = |e| Failure::output(e);
 
     writeln!(
         out,
-        "\"{} ...\" token by token through a KvCache<{N}, 1, {D}> ({} bytes):\n\
-         each step appends the token's key and value, then its query reads every\n\
-         cached token (the same hand-made embeddings as the demo).\n",
+        "\"{} ...\" token by token\n\
+         through a KvCache<{N}, 1, {D}, {}> ({} bytes): each step appends the token's\n\
+         key and value, then its query reads every cached token (the same hand-made\n\
+         embeddings as the demo).\n",
         labels.join(" "),
-        core::mem::size_of::<KvCache<N, 1, D>>()
+        E::NAME,
+        core::mem::size_of::<KvCache<N, 1, D, E>>()
     )
     .map_err(w)?;
     for t in 0..N {
@@ -77,6 +96,7 @@ pub fn run(out: &mut dyn Write) -> Result<(), Failure> {
     heatmap::render(out, &labels, &weights, Palette::for_stdout()).map_err(w)?;
 
     let mut one_pass = [[0.0f32; D]; N];
+    let (k, v) = (widen(cache.keys()), widen(cache.values()));
     causal_attention_scaled(&q, &k, &v, scale, &mut one_pass);
     let mut one_pass_weights = [[0.0f32; N]; N];
     attention_weights(&q, &k, scale, &mut one_pass_weights);
@@ -91,7 +111,17 @@ pub fn run(out: &mut dyn Write) -> Result<(), Failure> {
     writeln!(
         out,
         "\nThe {N} steps' outputs and weights equal one causal pass over the sentence\n\
-         (causal_attention_scaled, attention_weights) bit for bit."
+         (causal_attention_scaled, attention_weights) on the cached keys and values\n\
+         widened to f32, bit for bit."
     )
     .map_err(w)
+}
+
+/// The cache's `N` rows (one head) widened to `f32`.
+fn widen<E: Element>(rows: &[[[E; D]; 1]]) -> Rows {
+    let mut wide = [[0.0f32; D]; N];
+    for (w, [row]) in wide.iter_mut().zip(rows) {
+        *w = row.map(E::to_f32);
+    }
+    wide
 }

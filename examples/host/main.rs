@@ -4,6 +4,7 @@
 //! ```text
 //! cargo run --release --example host                          # demo, then timings
 //! cargo run --release --example host -- --decode              # token by token, KV cache
+//! cargo run --release --example host -- --decode --kv f16     # the same, 16-bit cache
 //! cargo run --release --example host -- --write-sample DIR    # q/k/v .npy files to try
 //! cargo run --release --example host -- --q q.npy --k k.npy --v v.npy --out out.npy [--scale S]
 //! cargo run --release --example host -- --help
@@ -17,6 +18,7 @@ mod decode;
 mod demo;
 mod failure;
 mod heatmap;
+mod kv_storage;
 mod npy_io;
 mod npy_mode;
 mod rng;
@@ -49,7 +51,7 @@ fn run() -> Result<(), Failure> {
             demo::run(&mut out).map_err(Failure::output)?;
             timing::run(&mut out)
         }
-        Command::Decode => decode::run(&mut out),
+        Command::Decode(kv) => decode::run(kv, &mut out),
         Command::Help => out
             .write_all(cli::USAGE.as_bytes())
             .map_err(Failure::output),

@@ -16,7 +16,7 @@ use crate::verify;
 const SEED: u64 = 0x00C0_FFEE;
 
 /// How many calls are made per kernel and shape.
-struct Runs {
+pub struct Runs {
     /// Calls before timing starts (caches, page faults, clocks).
     warm_up: usize,
     /// Timed calls; the median is reported.
@@ -28,7 +28,7 @@ struct Runs {
 impl Runs {
     /// A release build times properly; a debug build calls each kernel once
     /// (the reference at N = 1024 takes seconds there).
-    fn for_this_build() -> Self {
+    pub fn for_this_build() -> Self {
         if cfg!(debug_assertions) {
             Runs {
                 warm_up: 0,
@@ -45,7 +45,7 @@ impl Runs {
     }
 
     /// "median of 11 calls after 3 warm-up calls", and the caveat if any.
-    fn describe(&self) -> String {
+    pub fn describe(&self) -> String {
         let mut text = if self.timed == 1 {
             "one call each".to_owned()
         } else {
@@ -135,7 +135,7 @@ fn measure<const N: usize, const D: usize>(
 }
 
 /// The median wall time of `runs.timed` calls, after the warm-up.
-fn median_secs(runs: &Runs, mut call: impl FnMut()) -> f64 {
+pub fn median_secs(runs: &Runs, mut call: impl FnMut()) -> f64 {
     for _ in 0..runs.warm_up {
         call();
     }
