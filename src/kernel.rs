@@ -203,12 +203,12 @@ pub(crate) fn step<const H: usize, const KVH: usize, const D: usize, E: Element>
     out: &mut [[f32; D]; H],
     lse: Option<&mut [f32; H]>,
 ) {
-    if !SIMD_REGISTERS {
-        if let (Some(k), Some(v)) = (E::as_f32_positions(keys), E::as_f32_positions(values)) {
-            let lse = lse.map(|l| &mut l[..]);
-            run_positions::<H, KVH, D>(k, v, start, scale, q, out, lse);
-            return;
-        }
+    if !SIMD_REGISTERS
+        && let (Some(k), Some(v)) = (E::as_f32_positions(keys), E::as_f32_positions(values))
+    {
+        let lse = lse.map(|l| &mut l[..]);
+        run_positions::<H, KVH, D>(k, v, start, scale, q, out, lse);
+        return;
     }
     decode::step::<H, KVH, D, E>(keys, values, start, scale, q, out, lse);
 }

@@ -26,6 +26,8 @@ use wide::{f32x16 as Lane, i32x16 as IntLane};
 
 mod exp;
 mod tile;
+#[cfg(target_feature = "avx512f")]
+mod transpose;
 
 pub(crate) use tile::{PerQuery, QueryTile, TILE, pack, pv_block, scores_across_queries};
 
@@ -137,9 +139,10 @@ impl Scores {
 /// [`dot_block`] for `H` queries at once, query `h` against its own block
 /// of keys `keys[h]` (all of them computed), on targets with SIMD lanes.
 ///
-/// Eight keys at a time on `f32x8` (`wide` transposes those with shuffles;
-/// its 16-lane transpose is element by element): each key's chain takes the
-/// same operations whatever the vector width. Each 8-value chunk of eight
+/// With AVX-512, sixteen keys and sixteen dimensions at a time
+/// ([`sixteen_dims`]); then (and on every other target) eight keys at a
+/// time on `f32x8`, which `wide` transposes with shuffles: each key's chain
+/// takes the same operations whatever the vector width. Each 8-value chunk of eight
 /// key rows is transposed once, so that one `mul_add` advances eight keys'
 /// chains by one dimension; the chains of every query and every half of a
 /// block advance side by side, so that their latencies overlap (one chain
@@ -153,7 +156,11 @@ pub(crate) fn dot_blocks<R: ?Sized + AsRef<[f32]>, K: ?Sized + Row, const H: usi
     const HALVES: usize = LANE_WIDTH / 8;
     let len = qs.iter().map(|q| q.as_ref().len()).min().unwrap_or(0);
     let mut acc = [[f32x8::ZERO; HALVES]; H];
-    for c in 0..len / 8 {
+    #[cfg(target_feature = "avx512f")]
+    let first = sixteen_dims(&qs, &keys, len, &mut acc);
+    #[cfg(not(target_feature = "avx512f"))]
+    let first = 0;
+    for c in first..len / 8 {
         let mut dims = [[[f32x8::ZERO; 8]; HALVES]; H];
         for (dims, keys) in dims.iter_mut().zip(&keys) {
             for (half, keys) in dims.iter_mut().zip(keys.as_chunks::<8>().0) {
@@ -196,6 +203,71 @@ pub(crate) fn dot_blocks<R: ?Sized + AsRef<[f32]>, K: ?Sized + Row, const H: usi
         *out = Scores(Lane::from(scores) * Lane::splat(scale));
     }
     out
+}
+
+/// The first `len / 16` chunks of 16 dimensions of [`dot_blocks`] on
+/// AVX-512: for each query, its block's 16 key chunks widened into
+/// `f32x16` rows and transposed at once ([`transpose::sixteen`]), then one
+/// `mul_add` per dimension advances all 16 keys' chains, in the order of
+/// the dimensions, as the 8-value chunks do. Returns the number of 8-value
+/// chunks it took.
+#[cfg(target_feature = "avx512f")]
+#[inline(always)]
+fn sixteen_dims<R: ?Sized + AsRef<[f32]>, K: ?Sized + Row, const H: usize>(
+    qs: &[&R; H],
+    keys: &[&Block<'_, K>; H],
+    len: usize,
+    acc: &mut [[f32x8; 2]; H],
+) -> usize {
+    for c in 0..len / 16 {
+        for ((acc, keys), q) in acc.iter_mut().zip(keys).zip(qs) {
+            // The transpose's first step (rows r and r + 8 trading halves)
+            // is done by the loads: row r gets the first 8 dimensions of
+            // keys r and r + 8, row r + 8 their last 8.
+            let mut rows = [Lane::ZERO; 16];
+            let (upper, lower) = rows.split_at_mut(8);
+            let (first, second) = keys.split_at(8);
+            for (((up, low), a), b) in upper.iter_mut().zip(lower).zip(first).zip(second) {
+                *up = Lane::from(chunk_pair(a.elems(), b.elems(), 2 * c));
+                *low = Lane::from(chunk_pair(a.elems(), b.elems(), 2 * c + 1));
+            }
+            let columns = transpose::after_halves(rows);
+            let [low, high] = acc.map(f32x8::to_array);
+            let mut joined = [0.0; 16];
+            joined[..8].copy_from_slice(&low);
+            joined[8..].copy_from_slice(&high);
+            let mut a = Lane::from(joined);
+            let q = q.as_ref();
+            for (i, column) in columns.iter().enumerate() {
+                let qd = Lane::splat(q.get(c * 16 + i).copied().unwrap_or(0.0));
+                a = qd.mul_add(*column, a);
+            }
+            let sum = a.to_array();
+            let (low, high) = sum.split_at(8);
+            for (half, values) in acc.iter_mut().zip([low, high]) {
+                *half = f32x8::from(values.first_chunk::<8>().copied().unwrap_or_default());
+            }
+        }
+    }
+    len / 16 * 2
+}
+
+/// The 8-value chunks `c` of `a` and of `b`, side by side, widened (zeros
+/// past a row's end): gathered as stored, then widened 16 at a time.
+#[cfg(target_feature = "avx512f")]
+#[inline(always)]
+fn chunk_pair<E: Element>(a: &[E], b: &[E], c: usize) -> [f32; 16] {
+    let (a, b) = (a.as_chunks::<8>().0.get(c), b.as_chunks::<8>().0.get(c));
+    match (a, b) {
+        (Some(a), Some(b)) => {
+            let mut both = [E::ZERO; 16];
+            let (low, high) = both.split_at_mut(8);
+            low.copy_from_slice(a);
+            high.copy_from_slice(b);
+            E::widen(&both)
+        }
+        _ => [0.0; 16],
+    }
 }
 
 /// `N`-value chunk `c` of `row`, widened to `f32` (zeros past its end,
