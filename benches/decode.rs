@@ -2,7 +2,7 @@
 //! cache of `L ∈ {64, 512, 2048}` positions, `D = 64`, `H = 8` query heads
 //! over `KVH ∈ {8, 2}` key/value heads.
 //!
-//! Each shape is one criterion group, `decode/L{L}_KVH{KVH}`, with three
+//! Each shape is one criterion group, `decode/L{L}_KVH{KVH}`, with these
 //! entries:
 //! - `step`: `KvCache::step` — append position `L − 1`, run the 8 heads'
 //!   queries over all `L` positions (the cache is truncated back to `L − 1`
@@ -17,7 +17,13 @@
 //! - `int8`: `int8::KvCache::step` on `i8` keys and values of the same
 //!   shape (a quarter of the bytes), checked bit for bit against
 //!   `reference::int8` before timing; the summary gives its time as a share
-//!   of `step`'s in the same run.
+//!   of `step`'s in the same run;
+//! - `f16`, `bf16`: `KvCache::step` on a cache storing the same keys and
+//!   values as 16-bit values (half the bytes), checked bit for bit against
+//!   an `f32` cache holding the widened values before timing; `read_f16`,
+//!   `read_bf16`: a plain loop summing that cache's 16-bit words (as
+//!   integers) once, its memory-read floor. The summary gives each time as
+//!   a share of `step`'s and as a ratio to its own read.
 //!
 //! Throughput is the step's FLOP count `4·H·D·L` (a multiply and an add per
 //! dimension in each score and in each value update; `exp` not counted) as
@@ -303,15 +309,26 @@ fn summary(since: SystemTime) {
     let mut rows = Vec::new();
     for (l, kvh) in SHAPES {
         let name = group_name(l, kvh);
-        let get = |f| median_ns(&home, &name, f, since);
+        let get = |f: &str| median_ns(&home, &name, f, since);
         if let (Some(step), Some(naive), Some(read)) = (get("step"), get("naive"), get("read")) {
             let int8 = get("int8").map_or(("-".to_string(), "-".to_string()), |t| {
                 (format!("{:.2}", t / 1e3), format!("{:.2}", t / step))
             });
+            // A 16-bit entry: its time, its share of `step`'s and its ratio
+            // to a read of its own bytes.
+            let sixteen = |name: &str| match (get(name), get(&format!("read_{name}"))) {
+                (Some(t), Some(r)) => [
+                    format!("{:.2}", t / 1e3),
+                    format!("{:.2}", t / step),
+                    format!("{:.2}", t / r),
+                ],
+                _ => ["-".to_string(), "-".to_string(), "-".to_string()],
+            };
+            let (f16, bf16) = (sixteen("f16"), sixteen("bf16"));
             let (f, bytes) = (flops(l) as f64, kv_bytes(l, kvh) as f64);
             let share = peak.map_or("-".to_string(), |p| format!("{:.0}%", 100.0 * f / step / p));
             rows.push(format!(
-                "{name:<20} {:>9.2} {:>8.2} {:>7} {:>8.2} {:>10.2} {:>9.2} {:>8.1}x {:>9.2} {:>8.2} {:>9.2}x {:>9} {:>9}",
+                "{name:<20} {:>9.2} {:>8.2} {:>7} {:>8.2} {:>10.2} {:>9.2} {:>8.1}x {:>9.2} {:>8.2} {:>9.2}x {:>9} {:>9} {:>8} {:>8} {:>9} {:>8} {:>9} {:>10}",
                 step / 1e3,
                 f / step,
                 share,
@@ -324,6 +341,12 @@ fn summary(since: SystemTime) {
                 step / read,
                 int8.0,
                 int8.1,
+                f16[0],
+                f16[1],
+                f16[2],
+                bf16[0],
+                bf16[1],
+                bf16[2],
             ));
         }
     }
@@ -339,7 +362,7 @@ fn summary(since: SystemTime) {
         None => println!("peak probe not run (filtered out): no % of peak"),
     }
     println!(
-        "{:<20} {:>9} {:>8} {:>7} {:>8} {:>10} {:>9} {:>9} {:>9} {:>8} {:>10} {:>9} {:>9}",
+        "{:<20} {:>9} {:>8} {:>7} {:>8} {:>10} {:>9} {:>9} {:>9} {:>8} {:>10} {:>9} {:>9} {:>8} {:>8} {:>9} {:>8} {:>9} {:>10}",
         "shape",
         "step µs",
         "GFLOP/s",
@@ -352,7 +375,13 @@ fn summary(since: SystemTime) {
         "GB/s",
         "step/read",
         "int8 µs",
-        "int8/step"
+        "int8/step",
+        "f16 µs",
+        "f16/step",
+        "f16/read",
+        "bf16 µs",
+        "bf16/step",
+        "bf16/read"
     );
     rows.iter().for_each(|r| println!("{r}"));
 }

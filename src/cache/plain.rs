@@ -37,9 +37,35 @@ use crate::error::{Buffer, Error};
 /// [`causal_multi_head`](crate::causal_multi_head). The score scale is
 /// `1/√D` unless set with [`with_scale`](Self::with_scale).
 ///
+/// # Storage element
+/// `E` is how keys and values are stored: `f32` (the default), or
+/// [`f16`](crate::f16) or [`bf16`](crate::bf16) at half the bytes. They are
+/// always passed as `f32` and rounded once, when appended; the kernel
+/// widens them back to `f32` where it loads them, so every score, weight
+/// and sum is computed in `f32`, and a 16-bit cache gives, bit for bit,
+/// what an `f32` cache holding the rounded values gives (decode steps equal
+/// one causal pass over them). Against the unrounded inputs, one rounding
+/// of each key and value adds at most
+/// [`reference::rounding_error_bound`](crate::reference::rounding_error_bound)
+/// to the accuracy contract. `f16` keeps 11 significant bits up to
+/// ±65,504 (a larger value is stored as ±∞); `bf16` 8 bits over `f32`'s
+/// range. A decode step reads half the bytes, which is what bounds its
+/// time on a long cache (`benches/README.md`).
+///
+/// ```
+/// use microattn::{KvCache, f16};
+/// let mut cache = KvCache::<8, 1, 2, f16>::new();
+/// let mut out = [[0.0f32; 2]; 1];
+/// cache.step(&[[1.0, 0.0]], &[[0.1, 0.2]], &[[1.0 / 3.0, 70_000.0]], &mut out, None, None)?;
+/// assert_eq!(cache.values()[0][0][0], f16::from_f32(1.0 / 3.0)); // rounded once
+/// assert_eq!(out, [[f16::from_f32(1.0 / 3.0).to_f32(), f32::INFINITY]]);
+/// # Ok::<(), microattn::Error>(())
+/// ```
+///
 /// # Memory
-/// `size_of::<KvCache<CAP, KVH, D>>()` is `2·CAP·KVH·D·4` bytes of keys and
-/// values plus 24 bytes of bookkeeping on a 64-bit target (two lengths and
+/// `size_of::<KvCache<CAP, KVH, D, E>>()` is `2·CAP·KVH·D·size_of::<E>()`
+/// bytes of keys and values (4 bytes per value for `f32`, 2 for `f16` and
+/// `bf16`) plus 24 bytes of bookkeeping on a 64-bit target (two lengths and
 /// the scale; 16 on a 32-bit one, measured on `thumbv7em-none-eabihf`).
 /// Nothing else, ever: the calls keep
 /// `O(D)` scratch on the stack like the kernel.
@@ -49,6 +75,7 @@ use crate::error::{Buffer, Error};
 /// | `KvCache<64, 1, 16>` (a microcontroller) | 8,192 + 16 (32-bit) |
 /// | `KvCache<2048, 2, 64>` (GQA, H = 8) | 2,097,152 + 24 (2 MiB) |
 /// | `KvCache<2048, 8, 64>` (MHA, H = 8) | 8,388,608 + 24 (8 MiB) |
+/// | `KvCache<2048, 8, 64, f16>` (the same, 16-bit) | 4,194,304 + 24 (4 MiB) |
 ///
 /// The last one does not fit a default 8 MiB thread stack: put a cache that
 /// big in a `Box`, a `static` or a thread with a larger stack.

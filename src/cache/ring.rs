@@ -45,8 +45,13 @@ use crate::error::{Buffer, Error};
 /// `h / (H / KVH)`; the scale is `1/√D` unless set with
 /// [`with_scale`](Self::with_scale).
 ///
+/// Keys and values are stored as `E`: `f32`, or [`f16`](crate::f16) or
+/// [`bf16`](crate::bf16) at half the bytes, rounded once when pushed, with
+/// the promises of [`KvCache`](crate::KvCache#storage-element)'s 16-bit
+/// storage (the bits of an `f32` ring holding the rounded values).
+///
 /// # Memory
-/// `2·WINDOW·KVH·D·4` bytes of keys and values plus 40 bytes of bookkeeping
+/// `2·WINDOW·KVH·D·size_of::<E>()` bytes of keys and values plus 40 bytes of bookkeeping
 /// on a 64-bit target (a length and a write index per array, and the scale;
 /// 24 on a 32-bit one).
 ///
