@@ -47,7 +47,7 @@ pub(crate) mod sealed {
 
 /// A type a [`KvCache`](crate::KvCache) or
 /// [`RingKvCache`](crate::RingKvCache) stores its keys and values as: `f32`
-/// (the default), [`f16`] or [`bf16`]. Sealed: implemented for these three
+/// (the default), [`f16`](struct@f16) or [`bf16`](struct@bf16). Sealed: implemented for these three
 /// only.
 ///
 /// | element | bytes | significand bits | unit roundoff `u` | largest finite |

@@ -36,7 +36,7 @@
 //!   the same tokens) and [`RingKvCache`] (sliding window of the last
 //!   `WINDOW` positions), both without heap (sizes under [`KvCache`]'s
 //!   [Memory](KvCache#memory)), storing `f32` or, at half the bytes,
-//!   [`f16`] or [`bf16`] ([`Element`]; see
+//!   [`f16`](struct@f16) or [`bf16`](struct@bf16) ([`Element`]; see
 //!   [Storage element](KvCache#storage-element)).
 //! - Alignment: with fewer queries than keys, the queries are the last
 //!   positions (bottom-right, stated once in [`Shape`]); a cache's prefill
@@ -182,7 +182,7 @@
 //! | A row that sees no key (a padded query; valid length 0) | Exactly `+0.0`. |
 //! | NaN, ±∞ or any bits in padding or at later positions | Never read: no output bit changes. |
 //! | NaN or ±∞ `scale` | Runtime and padded APIs: [`Error::NonFiniteScale`]; fixed-size API and caches: every output and log-sum-exp NaN (also where an infinite scale would make every score `−∞`). |
-//! | A 16-bit cache ([`f16`] or [`bf16`] storage): any `f32` keys and values | Each is rounded once on append (nearest, ties to even); the outputs are the bits an `f32` cache gives on the rounded values, so every row of this table applies to those. A finite value past `f16`'s range (`|x| > 65504`, up to rounding) is stored as `±∞` and then acts as the `±∞` rows above say; NaN stays NaN; `bf16` has `f32`'s range. The extra error against the unrounded inputs: [`reference::rounding_error_bound`] (`tests/storage.rs`). |
+//! | A 16-bit cache ([`f16`](struct@f16) or [`bf16`](struct@bf16) storage): any `f32` keys and values | Each is rounded once on append (nearest, ties to even); the outputs are the bits an `f32` cache gives on the rounded values, so every row of this table applies to those. A finite value past `f16`'s range (`|x| > 65504`, up to rounding) is stored as `±∞` and then acts as the `±∞` rows above say; NaN stays NaN; `bf16` has `f32`'s range. The extra error against the unrounded inputs: [`reference::rounding_error_bound`] (`tests/storage.rs`). |
 //! | Integer path ([`int8`]): any `i8` inputs, the extremes included | No special values: [`reference::int8`]'s bits, within its bound; outputs saturate to `-128..=127`; an empty cache gives the output zero point. A zero, negative or non-finite scale, a zero point outside `i8`, or a ratio of scales out of range: a typed error from [`int8::Params`] (`tests/int8.rs`). |
 //!
 //! # Masks and padded batches

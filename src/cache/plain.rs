@@ -39,7 +39,7 @@ use crate::error::{Buffer, Error};
 ///
 /// # Storage element
 /// `E` is how keys and values are stored: `f32` (the default), or
-/// [`f16`](crate::f16) or [`bf16`](crate::bf16) at half the bytes. They are
+/// [`f16`](struct@crate::f16) or [`bf16`](struct@crate::bf16) at half the bytes. They are
 /// always passed as `f32` and rounded once, when appended; the kernel
 /// widens them back to `f32` where it loads them, so every score, weight
 /// and sum is computed in `f32`, and a 16-bit cache gives, bit for bit,

@@ -45,8 +45,8 @@ use crate::error::{Buffer, Error};
 /// `h / (H / KVH)`; the scale is `1/√D` unless set with
 /// [`with_scale`](Self::with_scale).
 ///
-/// Keys and values are stored as `E`: `f32`, or [`f16`](crate::f16) or
-/// [`bf16`](crate::bf16) at half the bytes, rounded once when pushed, with
+/// Keys and values are stored as `E`: `f32`, or [`f16`](struct@crate::f16) or
+/// [`bf16`](struct@crate::bf16) at half the bytes, rounded once when pushed, with
 /// the promises of [`KvCache`](crate::KvCache#storage-element)'s 16-bit
 /// storage (the bits of an `f32` ring holding the rounded values).
 ///
