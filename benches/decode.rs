@@ -23,7 +23,14 @@
 //!   an `f32` cache holding the widened values before timing; `read_f16`,
 //!   `read_bf16`: a plain loop summing that cache's 16-bit words (as
 //!   integers) once, its memory-read floor. The summary gives each time as
-//!   a share of `step`'s and as a ratio to its own read.
+//!   a share of `step`'s and as a ratio to its own read;
+//! - `step_all` (with `--features rayon`): `KvCache::par_step`, the same
+//!   step with its heads spread over rayon's global pool (a thread per
+//!   core); the summary gives the one-thread time over it.
+//!
+//! The one-thread entries run on the bench's thread; pin the run to one
+//! core for them (`taskset -c 1`) and to all cores for `step_all`
+//! (`taskset -c 0,1` on two).
 //!
 //! Throughput is the step's FLOP count `4·H·D·L` (a multiply and an add per
 //! dimension in each score and in each value update; `exp` not counted) as
@@ -149,6 +156,22 @@ fn bench_shape<const L: usize, const KVH: usize>(c: &mut Criterion) {
     );
     group.bench_function("read", |b| {
         b.iter(|| read_all(black_box(ks), black_box(vs)));
+    });
+    #[cfg(feature = "rayon")]
+    group.bench_function("step_all", |b| {
+        b.iter(|| {
+            cache.truncate(L - 1);
+            cache
+                .par_step(
+                    black_box(&q),
+                    black_box(&k_new),
+                    black_box(&v_new),
+                    black_box(&mut out),
+                    None,
+                    None,
+                )
+                .expect("one free slot");
+        });
     });
     bench_int8::<L, KVH>(&mut group, &mut rng);
     bench_16_bit::<L, KVH, f16>(&mut group, &k, &v, &q);
@@ -325,10 +348,13 @@ fn summary(since: SystemTime) {
                 _ => ["-".to_string(), "-".to_string(), "-".to_string()],
             };
             let (f16, bf16) = (sixteen("f16"), sixteen("bf16"));
+            let all = get("step_all").map_or(["-".to_string(), "-".to_string()], |t| {
+                [format!("{:.2}", t / 1e3), format!("{:.2}x", step / t)]
+            });
             let (f, bytes) = (flops(l) as f64, kv_bytes(l, kvh) as f64);
             let share = peak.map_or("-".to_string(), |p| format!("{:.0}%", 100.0 * f / step / p));
             rows.push(format!(
-                "{name:<20} {:>9.2} {:>8.2} {:>7} {:>8.2} {:>10.2} {:>9.2} {:>8.1}x {:>9.2} {:>8.2} {:>9.2}x {:>9} {:>9} {:>8} {:>8} {:>9} {:>8} {:>9} {:>10}",
+                "{name:<20} {:>9.2} {:>8.2} {:>7} {:>8.2} {:>10.2} {:>9.2} {:>8.1}x {:>9.2} {:>8.2} {:>9.2}x {:>9} {:>9} {:>8} {:>8} {:>9} {:>8} {:>9} {:>10} {:>10} {:>8}",
                 step / 1e3,
                 f / step,
                 share,
@@ -347,6 +373,8 @@ fn summary(since: SystemTime) {
                 bf16[0],
                 bf16[1],
                 bf16[2],
+                all[0],
+                all[1],
             ));
         }
     }
@@ -362,7 +390,7 @@ fn summary(since: SystemTime) {
         None => println!("peak probe not run (filtered out): no % of peak"),
     }
     println!(
-        "{:<20} {:>9} {:>8} {:>7} {:>8} {:>10} {:>9} {:>9} {:>9} {:>8} {:>10} {:>9} {:>9} {:>8} {:>8} {:>9} {:>8} {:>9} {:>10}",
+        "{:<20} {:>9} {:>8} {:>7} {:>8} {:>10} {:>9} {:>9} {:>9} {:>8} {:>10} {:>9} {:>9} {:>8} {:>8} {:>9} {:>8} {:>9} {:>10} {:>10} {:>8}",
         "shape",
         "step µs",
         "GFLOP/s",
@@ -381,7 +409,9 @@ fn summary(since: SystemTime) {
         "f16/read",
         "bf16 µs",
         "bf16/step",
-        "bf16/read"
+        "bf16/read",
+        "all µs",
+        "1/all"
     );
     rows.iter().for_each(|r| println!("{r}"));
 }

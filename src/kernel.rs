@@ -213,6 +213,26 @@ pub(crate) fn step<const H: usize, const KVH: usize, const D: usize, E: Element>
     decode::step::<H, KVH, D, E>(keys, values, start, scale, q, out, lse);
 }
 
+/// [`step`] for the query heads `heads` only (their rows of `out` and
+/// `lse` written, the others untouched), on every target through
+/// [`decode`]: the bits [`step`] gives those heads. The parallel decode
+/// step's tasks.
+#[cfg(feature = "rayon")]
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+pub(crate) fn step_heads<const H: usize, const KVH: usize, const D: usize, E: Element>(
+    keys: &[[[E; D]; KVH]],
+    values: &[[[E; D]; KVH]],
+    start: usize,
+    scale: f32,
+    q: &[[f32; D]; H],
+    out: &mut [[f32; D]; H],
+    lse: Option<&mut [f32; H]>,
+    heads: core::ops::Range<usize>,
+) {
+    decode::step_heads::<H, KVH, D, E>(keys, values, start, scale, q, out, lse, heads);
+}
+
 /// A NaN or infinite `scale` makes every output value and log-sum-exp NaN
 /// (returns `true`; the scores would be meaningless, and an infinite scale
 /// would turn some of them into masks). The runtime and padded APIs reject

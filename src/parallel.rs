@@ -34,6 +34,7 @@ use rayon::prelude::*;
 
 use crate::attention::{default_scale, fixed_problem};
 use crate::dynamic::Shape;
+use crate::element::Element;
 use crate::error::Error;
 use crate::kernel;
 use crate::layout::{Problem, Width};
@@ -150,4 +151,48 @@ pub(crate) fn run<W: Width + Sync>(p: &Problem<'_, W>, out: &mut [f32]) {
             let first = index.saturating_mul(TILE_POSITIONS);
             kernel::run(&p.query_range(first, TILE_POSITIONS), out, None);
         });
+}
+
+/// A cache's decode step (`H` query heads over its positions, stored from
+/// `start` on) with the heads spread over the current pool: one task per
+/// key/value head, its group of query heads, or one per query head when
+/// there is a single key/value head. The split depends on the shape only,
+/// and each head gets the bits the one-thread step gives it (a head's
+/// output depends on its own query and key/value head only). The cache is
+/// not empty (the callers answer an empty one).
+#[inline]
+pub(crate) fn step<const H: usize, const KVH: usize, const D: usize, E: Element>(
+    keys: &[[[E; D]; KVH]],
+    values: &[[[E; D]; KVH]],
+    start: usize,
+    scale: f32,
+    q: &[[f32; D]; H],
+    out: &mut [[f32; D]; H],
+    lse: Option<&mut [f32; H]>,
+) {
+    let part = if KVH > 1 { (H / KVH).max(1) } else { 1 };
+    let mut all_lse = [0.0f32; H];
+    out.par_chunks_mut(part)
+        .zip(all_lse.par_chunks_mut(part))
+        .enumerate()
+        .for_each(|(task, (rows, lse_rows))| {
+            let first = task.saturating_mul(part);
+            let heads = first..first.saturating_add(part);
+            // The task's heads in a step-sized buffer of its own, then
+            // copied to its rows.
+            let (mut local, mut local_lse) = ([[0.0f32; D]; H], [0.0f32; H]);
+            let mine = Some(&mut local_lse);
+            kernel::step_heads::<H, KVH, D, E>(
+                keys, values, start, scale, q, &mut local, mine, heads,
+            );
+            for (row, computed) in rows.iter_mut().zip(local.iter().skip(first)) {
+                *row = *computed;
+            }
+            for (slot, computed) in lse_rows.iter_mut().zip(local_lse.iter().skip(first)) {
+                *slot = *computed;
+            }
+        });
+    if let Some(lse) = lse {
+        *lse = all_lse;
+    }
 }

@@ -65,6 +65,18 @@ impl<const CAP: usize, const KVH: usize, const D: usize, E> Store<KVH, D, E>
     }
 }
 
+/// Where a decode step runs: on the calling thread, or with its heads spread
+/// over the current rayon pool (`crate::parallel`), which gives the same
+/// bits.
+#[derive(Clone, Copy)]
+pub(crate) enum On {
+    /// The calling thread.
+    Caller,
+    /// The current rayon pool.
+    #[cfg(feature = "rayon")]
+    Pool,
+}
+
 /// A cache's keys and values, one storage each, and its score scale.
 #[derive(Clone)]
 pub(crate) struct Pair<S> {
@@ -118,6 +130,7 @@ impl<S> Pair<S> {
         out: &mut [[f32; D]; H],
         weights: Option<&mut [[f32; N]; H]>,
         mut lse: Option<&mut [f32; H]>,
+        on: On,
     ) where
         S: Store<KVH, D, E>,
         E: Element,
@@ -132,7 +145,13 @@ impl<S> Pair<S> {
                 lse.fill(f32::NEG_INFINITY);
             }
         } else {
-            kernel::step::<H, KVH, D, E>(keys, values, start, scale, q, out, lse);
+            match on {
+                On::Caller => kernel::step::<H, KVH, D, E>(keys, values, start, scale, q, out, lse),
+                #[cfg(feature = "rayon")]
+                On::Pool => {
+                    crate::parallel::step::<H, KVH, D, E>(keys, values, start, scale, q, out, lse)
+                }
+            }
         }
         if let Some(weights) = weights {
             let start = start.min(keys.len());

@@ -16,7 +16,7 @@
 //! - `extend_from_slice` checks the capacity before it copies anything,
 //!   which is the all-or-nothing append the cache promises.
 
-use super::{Pair, narrow};
+use super::{On, Pair, narrow};
 use crate::check::{self, assert_heads};
 use crate::element::Element;
 use crate::error::{Buffer, Error};
@@ -465,7 +465,60 @@ impl<const CAP: usize, const KVH: usize, const D: usize, E: Element> KvCache<CAP
         weights: Option<&mut [[f32; CAP]; H]>,
         lse: Option<&mut [f32; H]>,
     ) {
-        self.kv.attend::<CAP, H, KVH, D, E>(q, out, weights, lse);
+        self.kv
+            .attend::<CAP, H, KVH, D, E>(q, out, weights, lse, On::Caller);
+    }
+
+    /// [`step`](Self::step) with the heads spread over the current rayon
+    /// pool (feature `rayon`): one task per key/value head (or per query
+    /// head when `KVH = 1`), a split fixed by the shape, so the result is
+    /// bit for bit [`step`](Self::step)'s with any number of threads.
+    ///
+    /// # Errors
+    /// As [`step`](Self::step): [`Error::CacheFull`], nothing written.
+    ///
+    /// ```
+    /// use microattn::KvCache;
+    /// let (mut one, mut all) = (KvCache::<64, 4, 8>::new(), KvCache::<64, 4, 8>::new());
+    /// let (mut a, mut b) = ([[0.0f32; 8]; 4], [[0.0f32; 8]; 4]);
+    /// for t in 0..40 {
+    ///     let x = [[t as f32 / 40.0; 8]; 4];
+    ///     one.step(&x, &x, &x, &mut a, None, None)?;
+    ///     all.par_step(&x, &x, &x, &mut b, None, None)?;
+    ///     assert_eq!(a, b);
+    /// }
+    /// # Ok::<(), microattn::Error>(())
+    /// ```
+    #[cfg(feature = "rayon")]
+    #[inline]
+    pub fn par_step<const H: usize>(
+        &mut self,
+        q: &[[f32; D]; H],
+        k: &[[f32; D]; KVH],
+        v: &[[f32; D]; KVH],
+        out: &mut [[f32; D]; H],
+        weights: Option<&mut [[f32; CAP]; H]>,
+        lse: Option<&mut [f32; H]>,
+    ) -> Result<(), Error> {
+        self.push(k, v)?;
+        self.par_attend(q, out, weights, lse);
+        Ok(())
+    }
+
+    /// [`attend`](Self::attend) with the heads spread over the current rayon
+    /// pool (feature `rayon`), as [`par_step`](Self::par_step): the same
+    /// bits.
+    #[cfg(feature = "rayon")]
+    #[inline]
+    pub fn par_attend<const H: usize>(
+        &self,
+        q: &[[f32; D]; H],
+        out: &mut [[f32; D]; H],
+        weights: Option<&mut [[f32; CAP]; H]>,
+        lse: Option<&mut [f32; H]>,
+    ) {
+        self.kv
+            .attend::<CAP, H, KVH, D, E>(q, out, weights, lse, On::Pool);
     }
 
     /// [`Error::CacheFull`] unless `n` more positions fit.

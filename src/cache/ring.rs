@@ -22,7 +22,7 @@
 //! the memory, which is what a microcontroller has least of).
 
 use super::ring_buffer::{Halves, Ring};
-use super::{Pair, narrow};
+use super::{On, Pair, narrow};
 use crate::check;
 use crate::element::Element;
 use crate::error::{Buffer, Error};
@@ -252,7 +252,8 @@ impl<const WINDOW: usize, const KVH: usize, const D: usize, E: Element>
         weights: Option<&mut [[f32; WINDOW]; H]>,
         lse: Option<&mut [f32; H]>,
     ) {
-        self.kv.attend::<WINDOW, H, KVH, D, E>(q, out, weights, lse);
+        self.kv
+            .attend::<WINDOW, H, KVH, D, E>(q, out, weights, lse, On::Caller);
     }
 
     /// One decode step: pushes the position (`k`, `v`), dropping the oldest
@@ -281,6 +282,25 @@ impl<const WINDOW: usize, const KVH: usize, const D: usize, E: Element>
     ) {
         self.push(k, v);
         self.attend(q, out, weights, lse);
+    }
+
+    /// [`step`](Self::step) with the heads spread over the current rayon
+    /// pool (feature `rayon`), as
+    /// [`KvCache::par_step`](crate::KvCache::par_step): the same bits.
+    #[cfg(feature = "rayon")]
+    #[inline]
+    pub fn par_step<const H: usize>(
+        &mut self,
+        q: &[[f32; D]; H],
+        k: &[[f32; D]; KVH],
+        v: &[[f32; D]; KVH],
+        out: &mut [[f32; D]; H],
+        weights: Option<&mut [[f32; WINDOW]; H]>,
+        lse: Option<&mut [f32; H]>,
+    ) {
+        self.push(k, v);
+        self.kv
+            .attend::<WINDOW, H, KVH, D, E>(q, out, weights, lse, On::Pool);
     }
 
     /// A batch of `n` positions, token by token: for each, a

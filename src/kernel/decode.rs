@@ -18,6 +18,8 @@
 //! `b` before any takes block `b + 1`, so the cache streams through memory
 //! once, in storage order.
 
+use core::ops::Range;
+
 use crate::element::Element;
 use crate::simd;
 use crate::softmax::Online;
@@ -104,17 +106,43 @@ pub(crate) fn step<const H: usize, const KVH: usize, const D: usize, E: Element>
     scale: f32,
     q: &[[f32; D]; H],
     out: &mut [[f32; D]; H],
-    mut lse: Option<&mut [f32; H]>,
+    lse: Option<&mut [f32; H]>,
 ) {
-    let lse_flat = lse.as_deref_mut().map(|l| &mut l[..]);
-    if super::nan_for_non_finite_scale(scale, out.as_flattened_mut(), lse_flat) {
-        return;
+    step_heads::<H, KVH, D, E>(keys, values, start, scale, q, out, lse, 0..H);
+}
+
+/// [`step`] for the query heads `heads` only (a part of `0..H`): their rows
+/// of `out` and `lse` are written, the others untouched. Each head gets the
+/// bits [`step`] gives it: a head's chains, states and output depend only on
+/// its own query and its key/value head. (The heads of a part go one at a
+/// time through the one-query path's functions, where [`step`] computes all
+/// heads' scores side by side; the operations per head are the same.)
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+pub(crate) fn step_heads<const H: usize, const KVH: usize, const D: usize, E: Element>(
+    keys: &[[[E; D]; KVH]],
+    values: &[[[E; D]; KVH]],
+    start: usize,
+    scale: f32,
+    q: &[[f32; D]; H],
+    out: &mut [[f32; D]; H],
+    mut lse: Option<&mut [f32; H]>,
+    heads: Range<usize>,
+) {
+    let heads = heads.start.min(H)..heads.end.min(H);
+    if !scale.is_finite() {
+        let rows = out.get_mut(heads.clone()).unwrap_or_default();
+        let lse = lse.as_deref_mut().and_then(|l| l.get_mut(heads.clone()));
+        if super::nan_for_non_finite_scale(scale, rows.as_flattened_mut(), lse) {
+            return;
+        }
     }
     let mut heads = Heads {
         q,
         out,
         states: [Online::new(); H],
         scale,
+        only: heads,
     };
     for ((k_whole, v_whole), gathered) in blocks(keys, values, start) {
         for (kb, vb) in k_whole.iter().zip(v_whole) {
@@ -125,11 +153,14 @@ pub(crate) fn step<const H: usize, const KVH: usize, const D: usize, E: Element>
             heads.take_gathered(&kb, &vb, n);
         }
     }
-    for (out, state) in heads.out.iter_mut().zip(&heads.states) {
+    let only = heads.only.clone();
+    let outs = heads.out.iter_mut().zip(&heads.states);
+    for (out, state) in outs.skip(only.start).take(only.len()) {
         single::finish(out, state);
     }
     if let Some(lse) = lse {
-        for (slot, state) in lse.iter_mut().zip(&heads.states) {
+        let slots = lse.iter_mut().zip(&heads.states);
+        for (slot, state) in slots.skip(only.start).take(only.len()) {
             *slot = state.log_sum_exp();
         }
     }
@@ -141,6 +172,8 @@ struct Heads<'a, const H: usize, const D: usize> {
     out: &'a mut [[f32; D]; H],
     states: [Online; H],
     scale: f32,
+    /// The heads computed (`0..H` for a whole step).
+    only: Range<usize>,
 }
 
 impl<const H: usize, const D: usize> Heads<'_, H, D> {
@@ -154,12 +187,13 @@ impl<const H: usize, const D: usize> Heads<'_, H, D> {
         n: usize,
     ) {
         let group = (H / KVH).max(1);
-        if !simd::VECTOR {
-            // Lanes that are plain arrays: one head at a time through the
-            // one-query path (its scalar score chains, computed for the `n`
-            // keys that count only).
+        if !simd::VECTOR || self.only != (0..H) {
+            // Lanes that are plain arrays (or a part of the heads): one head
+            // at a time through the one-query path (on plain arrays, its
+            // scalar score chains, computed for the `n` keys that count only).
             let heads = self.q.iter().zip(self.out.iter_mut()).zip(&mut self.states);
-            for (h, ((q, out), state)) in heads.enumerate() {
+            let heads = heads.enumerate().skip(self.only.start);
+            for (h, ((q, out), state)) in heads.take(self.only.len()) {
                 let g = (h / group).min(KVH.saturating_sub(1));
                 let (k, v) = (rows(keys, g), rows(values, g));
                 single::take_block(q, out, state, &k, &v, n, self.scale);
