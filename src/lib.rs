@@ -52,7 +52,8 @@
 //! - With the `proptest` feature, `strategies`: the proptest strategies the
 //!   crate's own suites use.
 //! - With the `rayon` feature, `parallel`: the multi-head and runtime calls
-//!   on every core, bit-identical to the one-thread calls.
+//!   on every core, and the caches' `par_step` / `par_attend` (a decode
+//!   step's heads over the pool), bit-identical to the one-thread calls.
 //!
 //! # Memory
 //! No heap, ever. The caller owns `q`, `k`, `v` and `out`. The fused kernel
@@ -351,7 +352,8 @@
 //! - `proptest`: exports `strategies` (implies `std`).
 //! - `rayon`: exports `parallel`, the prefill calls split over rayon's
 //!   current thread pool in tiles of query positions of a fixed size, so
-//!   the bits never depend on the number of threads (implies `std`).
+//!   the bits never depend on the number of threads; and the caches'
+//!   `par_step` / `par_attend`, one task per key/value head (implies `std`).
 //!
 //! # MSRV
 //! Rust 1.89 (the minimum of `wide` 1.7).
