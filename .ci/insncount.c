@@ -65,7 +65,7 @@ __attribute__((visibility("default"))) int qemu_plugin_version = 1;
 /* The guests measured have one vCPU: plain counters suffice. */
 static uint64_t total;
 
-#define MAX_REGIONS 4
+#define MAX_REGIONS 8
 struct region {
     uint64_t start_pc, end_pc;
     uint64_t total_at_start, count, runs;

@@ -20,11 +20,17 @@
 //! the host's own integer output's (the integer path gives the same bits
 //! on every target).
 //!
+//! The 16-bit run: the log says all `N` decode steps ran on the `f16` and
+//! the `bf16` cache, each bit for bit the `f32` cache's on the widened keys
+//! and values, each position stored as its rounding.
+//!
 //! Before reading the logs it checks the firmware's own checks on the host:
 //! the streamed contract check gives `check_contract`'s verdict, and the
 //! decode check passes on the host's output and catches a changed bit and a
 //! step that did not run; the integer checks pass on the host's integer
-//! output and catch an output one step off and a changed decode row.
+//! output and catch an output one step off and a changed decode row; the
+//! 16-bit decode check passes on the host and sees the rounding (an `f32`
+//! cache fed the unrounded keys and values differs).
 //!
 //! Exit status 0 when every log passes, 1 otherwise.
 
@@ -32,7 +38,7 @@ use std::process::ExitCode;
 
 use microattn::Shape;
 use microattn::reference::{self, check_contract};
-use microattn_firmware::{self as fw, D, H, Inputs, KVH, KeysValues, N, Queries, int8};
+use microattn_firmware::{self as fw, D, H, Inputs, KVH, KeysValues, N, Queries, int8, kv16};
 
 fn main() -> ExitCode {
     let logs: Vec<String> = std::env::args().skip(1).collect();
@@ -80,12 +86,19 @@ fn main() -> ExitCode {
         }
     };
     let host8_hash = format!("{:#010x}", int8::bits_hash(&host8));
+    if let Err(e) = check_kv16_check() {
+        eprintln!("error: the firmware's 16-bit decode check is wrong: {e}");
+        return ExitCode::FAILURE;
+    }
 
     let mut ok = true;
     for log in &logs {
-        match check_log(log, &naive, &ref64, &host).and_then(|line| {
-            check_int8_log(log, &host8_hash).map(|line8| format!("{line}; {line8}"))
-        }) {
+        match check_log(log, &naive, &ref64, &host)
+            .and_then(|line| {
+                check_int8_log(log, &host8_hash).map(|line8| format!("{line}; {line8}"))
+            })
+            .and_then(|line| check_kv16_log(log).map(|line16| format!("{line}; {line16}")))
+        {
             Ok(line) => println!("{log}: {line}"),
             Err(e) => {
                 println!("{log}: FAIL: {e}");
@@ -307,6 +320,76 @@ fn check_int8_checks() -> Result<Box<int8::Queries>, String> {
     }
     println!("integer decode check passes on the host and catches a changed row (position 7)");
     Ok(out)
+}
+
+/// The 16-bit run of one log: all steps ran on both caches and equal the
+/// `f32` cache's on the widened keys and values.
+fn check_kv16_log(path: &str) -> Result<String, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read: {e}"))?;
+    for name in ["f16", "bf16"] {
+        for line in [
+            format!(
+                "{name} decode: {N} of {N} positions by KvCache<{N}, {KVH}, {D}, {name}>::step from an empty cache"
+            ),
+            format!(
+                "{name} decode: bits equal an f32 KvCache's on the widened keys and values at all {N} positions"
+            ),
+            format!("{name} decode: every key and value stored as its rounding to {name}"),
+        ] {
+            if !text.lines().any(|l| l.trim() == line) {
+                return Err(format!("no line {line:?}"));
+            }
+        }
+    }
+    Ok("f16 and bf16 decode steps bit for bit the f32 cache's on the widened values".into())
+}
+
+/// The firmware's 16-bit decode check on the host: it passes with the
+/// widened keys and values, and reports mismatches when the `f32` cache is
+/// fed the unrounded ones (so it would see a kernel that did not round).
+fn check_kv16_check() -> Result<(), String> {
+    let mut caches = Box::new(kv16::Caches::EMPTY);
+    let kv16::Caches { f16, bf16, widened } = &mut *caches;
+    let decode = kv16::decode_steps(
+        f16,
+        widened,
+        kv16::decode_step_f16,
+        fw::SEED,
+        kv16::widened::<microattn::f16>,
+        |_, step| step(),
+    );
+    if !decode.passed() {
+        return Err(format!("f16: fails on the host: {decode:?}"));
+    }
+    let decode = kv16::decode_steps(
+        bf16,
+        widened,
+        kv16::decode_step_bf16,
+        fw::SEED,
+        kv16::widened::<microattn::bf16>,
+        |_, step| step(),
+    );
+    if !decode.passed() {
+        return Err(format!("bf16: fails on the host: {decode:?}"));
+    }
+    let decode = kv16::decode_steps(
+        f16,
+        widened,
+        kv16::decode_step_f16,
+        fw::SEED,
+        |x| x,
+        |_, step| step(),
+    );
+    if decode.passed() || decode.mismatches == 0 {
+        return Err(format!(
+            "f16 against the unrounded keys and values: no mismatch seen: {decode:?}"
+        ));
+    }
+    println!(
+        "16-bit decode check passes on the host and sees the rounding ({} of {N} f16 steps differ from an f32 cache on the unrounded values)",
+        decode.mismatches
+    );
+    Ok(())
 }
 
 /// The rest of the line after `prefix`.

@@ -1,7 +1,9 @@
 //! The portable part of the microattn firmware: the problem it runs, its
 //! inputs, the one attention call, the decode steps through the KV cache,
-//! and the checks of their outputs against the accuracy contract; and the
-//! same for the integer path at the same shape ([`int8`]). Nothing
+//! and the checks of their outputs against the accuracy contract; the same
+//! for the integer path at the same shape ([`int8`]); and the decode steps
+//! on caches storing `f16` and `bf16`, checked against an `f32` cache
+//! ([`kv16`]). Nothing
 //! here knows about a core: `src/main.rs` adds the run, its report and the
 //! stack measurements, `src/arch/` the entry point and semihosting of
 //! Cortex-M or RISC-V, and `examples/host_check.rs` runs the same code on
@@ -10,7 +12,8 @@
 //! Memory is sized for the smallest part, the Cortex-M0 on QEMU's `microbit`
 //! (16 KiB of RAM): the queries, the output and the KV cache holding the
 //! keys and values live in the caller's statics (12 KiB; the integer run's,
-//! 3 KiB, take their place after the f32 run); the keys and values exist
+//! 3 KiB, and the 16-bit run's caches, 8 KiB, take their place after the
+//! f32 run); the keys and values exist
 //! once, in the cache, which both the prefill and the decode steps read
 //! (see [`Inputs`]); and the reference checks work one query position at a
 //! time (a row of naive32 and ref64, 384 bytes), never on whole N-sized
@@ -24,6 +27,7 @@ use microattn::reference::{self, ContractViolation, check_contract};
 use microattn::{Error, KvCache, Shape};
 
 pub mod int8;
+pub mod kv16;
 
 /// Sequence length: tokens of context.
 pub const N: usize = 32;
@@ -38,6 +42,10 @@ pub const D: usize = 16;
 /// (`D` of them) and a value row (`D` more) per head and visible key,
 /// `2·D·H·N(N+1)/2`.
 pub const MACS: usize = 2 * D * H * N * (N + 1) / 2;
+
+/// Multiply-accumulates in the last decode step, over all `N` cached
+/// positions: `2·D·H·N`.
+pub const STEP_MACS: usize = 2 * D * H * N;
 
 /// Values in one query position's output row (all heads).
 const ROW: usize = H * D;
@@ -420,9 +428,15 @@ pub fn bits_hash(out: &Queries) -> u32 {
 
 /// FNV-1a (32-bit) of `bytes`.
 fn fnv1a(bytes: impl IntoIterator<Item = u8>) -> u32 {
-    bytes.into_iter().fold(0x811C_9DC5, |h, b| {
-        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
-    })
+    bytes.into_iter().fold(FNV_OFFSET, fnv1a_byte)
+}
+
+/// FNV-1a's offset basis: the hash of no bytes.
+const FNV_OFFSET: u32 = 0x811C_9DC5;
+
+/// One more byte into an FNV-1a hash.
+fn fnv1a_byte(h: u32, b: u8) -> u32 {
+    (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
 }
 
 /// What the decode steps gave.

@@ -5,15 +5,20 @@
 //! against the attention call; then the integer path at the same shape
 //! (`int8::causal_multi_head` and `int8::KvCache` decode steps), checked bit
 //! for bit against its specification, against the `f64` oracle within its
-//! bound, and the decode steps bit for bit against the call; then the `−∞`
+//! bound, and the decode steps bit for bit against the call; then the same
+//! decode steps on caches storing `f16` and `bf16`, each bit for bit an
+//! `f32` cache's on the widened keys and values (`kv16`); then the `−∞`
 //! mask on this target's lanes (`masked_keys_are_never_read`); prints the
 //! figures and `PASS`/`FAIL`, then exits 0/1 through semihosting.
 //!
 //! Also measures, for `.ci/footprint`: the stack one attention call uses
 //! below its caller (painted stack), and marks the call with `bench_start` /
 //! `bench_end` for QEMU's instruction-count plugin; the stack of one decode
-//! step (the last, over all `N` positions); and the same for the integer
-//! call (`bench_int8_start` / `bench_int8_end`) and decode step.
+//! step (the last, over all `N` positions), marked with `bench_step_start` /
+//! `bench_step_end`; the same for the integer call (`bench_int8_start` /
+//! `bench_int8_end`) and decode step (`bench_int8_step_start` / `_end`);
+//! and for the last `f16` and `bf16` decode steps (`bench_f16_step_start`,
+//! `bench_bf16_step_start` / `_end`).
 //!
 //! The run is this file, the same on every core. The core's own part is in
 //! `arch/`: the entry point, semihosting (`hprint!`, `hprintln!`), the stack
@@ -27,7 +32,8 @@ use core::hint::black_box;
 use core::mem::size_of;
 use core::ptr::{addr_of_mut, write_volatile};
 
-use microattn_firmware::{self as fw, Accuracy, Decode, Inputs, Queries, int8};
+use microattn::Element;
+use microattn_firmware::{self as fw, Accuracy, Decode, Inputs, Queries, int8, kv16};
 
 #[cfg(target_arch = "arm")]
 #[path = "arch/cortex_m.rs"]
@@ -48,9 +54,10 @@ static mut BUFFERS: Buffers = Buffers::Float {
 };
 
 /// The f32 run's buffers (queries 4 KiB, keys and values in the KV cache
-/// 4 KiB, output 4 KiB), then the integer run's (1 KiB each): one at a time,
-/// since both at once would leave the Cortex-M0 (16 KiB of RAM) too little
-/// stack for the integer checks.
+/// 4 KiB, output 4 KiB), then the integer run's (1 KiB each), then the
+/// 16-bit run's caches (8 KiB): one at a time, since the first two at once
+/// would leave the Cortex-M0 (16 KiB of RAM) too little stack for the
+/// integer checks.
 #[expect(
     clippy::large_enum_variant,
     reason = "the variants share RAM on purpose: the larger is the size"
@@ -64,42 +71,66 @@ enum Buffers {
         inputs: int8::Inputs,
         out: int8::Queries,
     },
+    Half {
+        caches: kv16::Caches,
+    },
 }
 
 /// Written by the markers so that they have different bodies (otherwise
 /// LLVM may merge them into one function).
 static mut MARK: u32 = 0;
 
-/// Marks the start of the measured call for the instruction-count plugin.
-#[unsafe(no_mangle)]
-#[inline(never)]
-pub extern "C" fn bench_start() {
-    // SAFETY: single-threaded firmware, no interrupts; a plain store.
-    unsafe { write_volatile(addr_of_mut!(MARK), 0x5157_0001) }
+/// Marker functions for the instruction-count plugin: each a symbol of its
+/// own, with a body of its own.
+macro_rules! markers {
+    ($($(#[$doc:meta])* $name:ident = $value:literal;)*) => {$(
+        $(#[$doc])*
+        #[unsafe(no_mangle)]
+        #[inline(never)]
+        pub extern "C" fn $name() {
+            // SAFETY: single-threaded firmware, no interrupts; a plain store.
+            unsafe { write_volatile(addr_of_mut!(MARK), $value) }
+        }
+    )*};
 }
 
-/// Marks the end of the measured call.
-#[unsafe(no_mangle)]
-#[inline(never)]
-pub extern "C" fn bench_end() {
-    // SAFETY: as in `bench_start`.
-    unsafe { write_volatile(addr_of_mut!(MARK), 0x5157_0002) }
+markers! {
+    /// Marks the start of the measured call.
+    bench_start = 0x5157_0001;
+    /// Marks the end of the measured call.
+    bench_end = 0x5157_0002;
+    /// Marks the start of the measured integer call.
+    bench_int8_start = 0x5157_0003;
+    /// Marks the end of the measured integer call.
+    bench_int8_end = 0x5157_0004;
+    /// Marks the start of the measured f32 decode step (the last).
+    bench_step_start = 0x5157_0005;
+    /// Marks its end.
+    bench_step_end = 0x5157_0006;
+    /// Marks the start of the measured integer decode step (the last).
+    bench_int8_step_start = 0x5157_0007;
+    /// Marks its end.
+    bench_int8_step_end = 0x5157_0008;
+    /// Marks the start of the measured `f16` decode step (the last).
+    bench_f16_step_start = 0x5157_0009;
+    /// Marks its end.
+    bench_f16_step_end = 0x5157_000A;
+    /// Marks the start of the measured `bf16` decode step (the last).
+    bench_bf16_step_start = 0x5157_000B;
+    /// Marks its end.
+    bench_bf16_step_end = 0x5157_000C;
 }
 
-/// Marks the start of the measured integer call.
-#[unsafe(no_mangle)]
-#[inline(never)]
-pub extern "C" fn bench_int8_start() {
-    // SAFETY: as in `bench_start`.
-    unsafe { write_volatile(addr_of_mut!(MARK), 0x5157_0003) }
-}
-
-/// Marks the end of the measured integer call.
-#[unsafe(no_mangle)]
-#[inline(never)]
-pub extern "C" fn bench_int8_end() {
-    // SAFETY: as in `bench_start`.
-    unsafe { write_volatile(addr_of_mut!(MARK), 0x5157_0004) }
+/// Runs `step` on a painted stack between the markers `start` and `end`;
+/// returns the stack it used below the caller and the caller's stack
+/// pointer.
+fn measure(step: &mut dyn FnMut(), start: extern "C" fn(), end: extern "C" fn()) -> (usize, usize) {
+    let painted = stack::paint();
+    let caller_sp = stack::pointer();
+    start();
+    step();
+    end();
+    (stack::used_below(caller_sp, painted), caller_sp)
 }
 
 /// The run, called by the core's entry point (`arch::main`).
@@ -120,13 +151,18 @@ fn run() -> ! {
         fw::D,
         fw::MACS
     );
+    hprintln!(
+        "decode steps: {} multiply-accumulates in the last step (over all {} positions)",
+        fw::STEP_MACS,
+        fw::N
+    );
 
     // SAFETY: `run` runs once and is the only code touching this static;
     // this is the only reference to it.
     let buffers = unsafe { &mut *addr_of_mut!(BUFFERS) };
     let float = match buffers {
         Buffers::Float { inputs, out } => run_float(inputs, out),
-        Buffers::Int8 { .. } => false,
+        _ => false,
     };
     *buffers = Buffers::Int8 {
         inputs: int8::Inputs::EMPTY,
@@ -134,12 +170,19 @@ fn run() -> ! {
     };
     let integer = match buffers {
         Buffers::Int8 { inputs, out } => run_int8(inputs, out),
-        Buffers::Float { .. } => false,
+        _ => false,
+    };
+    *buffers = Buffers::Half {
+        caches: kv16::Caches::EMPTY,
+    };
+    let sixteen = match buffers {
+        Buffers::Half { caches } => run_16(caches),
+        _ => false,
     };
 
     let masked = run_masked();
 
-    if float && integer && masked {
+    if float && integer && sixteen && masked {
         hprintln!("PASS");
         arch::exit(true)
     } else {
@@ -202,10 +245,7 @@ fn run_float(inputs: &mut Inputs, out: &mut Queries) -> bool {
     let mut step_stack = None;
     let decode = fw::decode_steps(inputs, out, |i, step| {
         if i + 1 == fw::N {
-            let painted = stack::paint();
-            let caller_sp = stack::pointer();
-            step();
-            step_stack = Some((stack::used_below(caller_sp, painted), caller_sp));
+            step_stack = Some(measure(step, bench_step_start, bench_step_end));
         } else {
             step();
         }
@@ -297,10 +337,7 @@ fn run_int8(inputs: &mut int8::Inputs, out: &mut int8::Queries) -> bool {
     let mut step_stack = None;
     let decode = int8::decode_steps(inputs, out, |i, step| {
         if i + 1 == fw::N {
-            let painted = stack::paint();
-            let caller_sp = stack::pointer();
-            step();
-            step_stack = Some((stack::used_below(caller_sp, painted), caller_sp));
+            step_stack = Some(measure(step, bench_int8_step_start, bench_int8_step_end));
         } else {
             step();
         }
@@ -322,6 +359,129 @@ fn run_int8(inputs: &mut int8::Inputs, out: &mut int8::Queries) -> bool {
         size_of::<int8::Cache>()
     );
     accuracy.passed() && decode.passed() && used < free
+}
+
+/// The 16-bit run: the decode steps on the `f16` cache, then on the `bf16`
+/// cache, each against the `f32` cache on the widened keys and values.
+/// `true` if every check passed.
+#[inline(never)]
+fn run_16(caches: &mut kv16::Caches) -> bool {
+    let kv16::Caches { f16, bf16, widened } = caches;
+    let half = run_element(
+        f16,
+        widened,
+        kv16::decode_step_f16,
+        bench_f16_step_start,
+        bench_f16_step_end,
+    );
+    let brain = run_element(
+        bf16,
+        widened,
+        kv16::decode_step_bf16,
+        bench_bf16_step_start,
+        bench_bf16_step_end,
+    );
+    half && brain
+}
+
+/// The decode steps on `cache` (storing `E`) by `step`, the last between
+/// the markers `start` and `end` on a painted stack; prints what they gave.
+fn run_element<E: Element>(
+    cache: &mut kv16::Cache<E>,
+    widened: &mut fw::Cache,
+    step: kv16::Step<E>,
+    start: extern "C" fn(),
+    end: extern "C" fn(),
+) -> bool {
+    let name = E::NAME;
+    let mut step_stack = None;
+    let decode = kv16::decode_steps(
+        cache,
+        widened,
+        step,
+        fw::SEED,
+        kv16::widened::<E>,
+        |i, step| {
+            if i + 1 == fw::N {
+                step_stack = Some(measure(step, start, end));
+            } else {
+                step();
+            }
+        },
+    );
+    if let Some(e) = &decode.error {
+        hprintln!("{} decode: step {} failed: {}", name, decode.steps, e);
+    }
+    if let Some(e) = &decode.widened_error {
+        hprintln!(
+            "{} decode: the f32 cache's step {} failed: {}",
+            name,
+            decode.steps,
+            e
+        );
+    }
+    hprintln!(
+        "{} decode: {} of {} positions by KvCache<{}, {}, {}, {}>::step from an empty cache",
+        name,
+        decode.steps,
+        fw::N,
+        fw::N,
+        fw::KVH,
+        fw::D,
+        name
+    );
+    match decode.first_mismatch {
+        None if decode.steps == fw::N => hprintln!(
+            "{} decode: bits equal an f32 KvCache's on the widened keys and values at all {} positions",
+            name,
+            fw::N
+        ),
+        None => hprintln!(
+            "{} decode: bits equal an f32 KvCache's on the widened keys and values at the positions run",
+            name
+        ),
+        Some(first) => hprintln!(
+            "{} decode: bits differ from an f32 KvCache's on the widened keys and values at {} positions (first: {})",
+            name,
+            decode.mismatches,
+            first
+        ),
+    }
+    if decode.stored_wrong == 0 {
+        hprintln!(
+            "{} decode: every key and value stored as its rounding to {}",
+            name,
+            name
+        );
+    } else {
+        hprintln!(
+            "{} decode: {} positions not stored as their rounding to {}",
+            name,
+            decode.stored_wrong,
+            name
+        );
+    }
+    hprintln!("{} bits: fnv1a(out) = {:#010x}", name, decode.bits_hash);
+    if let Some((used, caller_sp)) = step_stack {
+        hprintln!(
+            "{} decode stack: {} B below the caller for one {} decode step (KvCache::step over {} positions; caller's stack pointer {} B into the stack)",
+            name,
+            used,
+            name,
+            fw::N,
+            stack::depth(caller_sp)
+        );
+    }
+    hprintln!(
+        "{} KV cache: KvCache<{}, {}, {}, {}> is {} B",
+        name,
+        fw::N,
+        fw::KVH,
+        fw::D,
+        name,
+        size_of::<kv16::Cache<E>>()
+    );
+    decode.passed()
 }
 
 /// Prints the integer output's comparison with its specification and the
