@@ -1,7 +1,8 @@
 //! Link-time proof that no public kernel of microattn can panic.
 //!
 //! `_start` calls every public kernel (fixed-size, runtime-length, padded
-//! batch, the KV caches, the integer path and the references) at concrete
+//! batch, the KV caches storing `f32`, `f16` and `bf16`, the integer path
+//! and the references) at concrete
 //! sizes. Inputs and lengths pass through [`black_box`], so the optimiser
 //! cannot see their values and must keep every path that some input could
 //! take, error paths included. The
@@ -20,6 +21,7 @@ use core::panic::PanicInfo;
 use microattn::{KvCache, RingKvCache, Shape, reference};
 
 mod int8;
+mod kv16;
 
 const N: usize = 24;
 const D: usize = 12;
@@ -301,6 +303,7 @@ pub extern "C" fn _start() -> ! {
     padded();
     kv_cache();
     int8::all();
+    kv16::all();
     deliberate_panic();
     loop {
         core::hint::spin_loop();
