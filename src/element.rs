@@ -159,14 +159,6 @@ macro_rules! sixteen_bit {
                 }
                 buf.get(..n).unwrap_or_default()
             }
-            #[inline]
-            fn narrow_into(x: &[f32], out: &mut [Self]) {
-                use half::slice::HalfFloatSliceExt;
-                let n = x.len().min(out.len());
-                if let (Some(out), Some(x)) = (out.get_mut(..n), x.get(..n)) {
-                    out.convert_from_f32_slice(x);
-                }
-            }
         }
     };
 }

@@ -238,7 +238,7 @@ fn rows<'a, const KVH: usize, const D: usize, E>(
     block: &[&'a [[E; D]; KVH]; BLOCK],
     g: usize,
 ) -> [&'a [E; D]; BLOCK] {
-    block.map(|position| &position[g])
+    block.map(|position| &position[g.min(KVH.saturating_sub(1))])
 }
 
 #[cfg(test)]

@@ -24,6 +24,7 @@ pub fn all() {
     conversions::<f16>();
     conversions::<bf16>();
     narrow_into::<f16>();
+    narrow_into::<bf16>();
 }
 
 /// Every public method of `KvCache<CAP, KVH, D, E>`.
@@ -169,11 +170,7 @@ fn conversions<E: Element>() {
 }
 
 /// `Element::narrow_into`: a row rounded into storage, both lengths unknown
-/// to the optimiser. Called for `f16` only: `bf16`'s keeps a bounds check
-/// on such slices (half's `convert_from_f32_slice` for `[bf16]` indexes the
-/// destination in a loop over the source), so the link would fail; the
-/// caches call it on rows of `D` values, where the check is optimised
-/// away.
+/// to the optimiser.
 #[inline(never)]
 fn narrow_into<E: Element>() {
     let mut stored = [E::ZERO; 20];
