@@ -34,12 +34,18 @@
 //!    APIs. (The precision check, against the reference's own error, is for
 //!    the test suites' inputs: a fuzzer finds inputs where the reference
 //!    happens to be nearly exact.)
+//! 5. **Parallel calls** ([`parallel`], the crate's `rayon` feature): the
+//!    input read again as a problem of several tiles, through the three
+//!    `microattn::parallel` calls: the one-thread calls' results and bits.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use std::sync::OnceLock;
 
 use microattn::{Error, KvCache, Shape, causal_attention_dyn, causal_attention_padded, reference};
+
+#[path = "attention/parallel.rs"]
+mod parallel;
 
 /// Reads the input a piece at a time; past its end, zeros.
 struct Bytes<'a>(&'a [u8]);
@@ -144,6 +150,7 @@ fuzz_target!(|data: &[u8]| {
     let kb = cut(&k, kv_seq, seqs, batch);
     let vb = cut(&v, kv_seq, seqs, batch);
     check_padded(&shape, batch, &valid_lens, (qb, kb, vb), out_len, mode);
+    parallel::check(data);
 });
 
 const POISON: f32 = f32::from_bits(0x7fc0_dead);

@@ -33,10 +33,25 @@
 //!    log-sum-exp, where `max|s|ᵢ = max over keys of Σ_d |scale·q_d·k_d|`:
 //!    the f32 scores carry up to `D` roundings of that size, the `exp` and
 //!    `ln` a few of `|lse|`.
+//! 6. **16-bit storage** ([`storage`]): every operation also goes to an
+//!    `f16` and a `bf16` plain cache and ring, each beside an `f32` twin fed
+//!    the widened values (`E::to_f32(E::from_f32(x))`): the same results,
+//!    the bits of every output (NaN by its bits), the same state; a failed
+//!    call leaves the stored bits unchanged; each stored value is `x`
+//!    rounded (NaN stays NaN, past `f16`'s range `±∞`). Then the input is
+//!    read again as operations on a wider shape (`D = 17`, 40 positions, a
+//!    ring of 35) for the 16-bit caches and their twins alone.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use microattn::{Buffer, Error, KvCache, RingKvCache, Shape, causal_attention_dyn, reference};
+use microattn::{
+    Buffer, Error, KvCache, RingKvCache, Shape, bf16, causal_attention_dyn, f16, reference,
+};
+
+#[path = "cache/storage.rs"]
+mod storage;
+
+use storage::{Op, Shadow};
 
 const CAP: usize = 9;
 const WINDOW: usize = 5;
@@ -353,21 +368,27 @@ fn wants(bytes: &mut Bytes<'_>) -> (bool, bool) {
 fuzz_target!(|data: &[u8]| {
     let mut bytes = Bytes(data);
     // The scale and whether it keeps bounded inputs within the contract.
-    let (mut plain, mut ring, scale_bounded) = match bytes.u8() % 4 {
-        0 => {
-            let s = f32::from_bits(bytes.u32());
-            (
-                KvCache::<CAP, KVH, D>::with_scale(s),
-                RingKvCache::<WINDOW, KVH, D>::with_scale(s),
-                false,
-            )
-        }
-        1 => {
-            // |scale| ≤ 2/√D, as in the `attention` target.
-            let s = bytes.f32(Some(2.0 * microattn::default_scale(D)));
-            (KvCache::with_scale(s), RingKvCache::with_scale(s), true)
-        }
-        _ => (KvCache::new(), RingKvCache::new(), true),
+    let (set_scale, scale_bounded) = match bytes.u8() % 4 {
+        0 => (Some(f32::from_bits(bytes.u32())), false),
+        // |scale| ≤ 2/√D, as in the `attention` target.
+        1 => (
+            Some(bytes.f32(Some(2.0 * microattn::default_scale(D)))),
+            true,
+        ),
+        _ => (None, true),
+    };
+    let (mut plain, mut ring) = match set_scale {
+        Some(s) => (
+            KvCache::<CAP, KVH, D>::with_scale(s),
+            RingKvCache::<WINDOW, KVH, D>::with_scale(s),
+        ),
+        None => (KvCache::new(), RingKvCache::new()),
+    };
+    let mut half = Shadow::<f16, CAP, WINDOW, KVH, D>::new(set_scale);
+    let mut brain = Shadow::<bf16, CAP, WINDOW, KVH, D>::new(set_scale);
+    let mut shadows = |op: Op<H, KVH, D>| {
+        half.apply(&op);
+        brain.apply(&op);
     };
     assert_eq!(plain.scale().to_bits(), ring.scale().to_bits());
     let scale = (plain.scale(), scale_bounded);
@@ -400,6 +421,7 @@ fuzz_target!(|data: &[u8]| {
                 }
                 ring.push(&k, &v);
                 rm.push(&k, &v, bounded, Some(WINDOW));
+                shadows(Op::Push(k, v));
             }
             // extend by 0..=CAP+1 positions, values sometimes one short/long.
             1 | 7 => {
@@ -456,6 +478,7 @@ fuzz_target!(|data: &[u8]| {
                         .zip(&v)
                         .for_each(|(k, v)| rm.push(k, v, bounded, Some(WINDOW)));
                 }
+                shadows(Op::Extend(k, v));
             }
             // prefill of 0..=4 positions, lse optional, keys sometimes one short.
             2 => {
@@ -471,6 +494,13 @@ fuzz_target!(|data: &[u8]| {
                 let v: Vec<Tok> = (0..n).map(|_| bytes.array::<KVH>(mode)).collect();
                 prefill_plain(&mut plain, &mut pm, (&q, &k, &v), want_lse, bounded, scale);
                 prefill_ring(&mut ring, &mut rm, (&q, &k, &v), want_lse, bounded, scale);
+                shadows(Op::Prefill {
+                    out_len: n,
+                    lse_len: want_lse.then_some(n),
+                    q,
+                    k,
+                    v,
+                });
             }
             // step, then attend: with or without weights / lse.
             3 | 4 => {
@@ -578,25 +608,35 @@ fuzz_target!(|data: &[u8]| {
                     want_w.then_some(&w),
                     want_lse.then_some(&lse),
                 );
+                shadows(Op::Step {
+                    q,
+                    kv,
+                    weights: want_w,
+                    lse: want_lse,
+                });
             }
             5 => {
                 plain.clear();
                 pm.clear();
-                if bytes.u8() % 2 == 0 {
+                let clear_ring = bytes.u8() % 2 == 0;
+                if clear_ring {
                     ring.clear();
                     rm.clear();
                 }
+                shadows(Op::Clear { ring: clear_ring });
             }
             // truncate (the plain cache only: a ring has no truncate).
             _ => {
                 let len = usize::from(bytes.u8()) % (CAP + 2);
                 plain.truncate(len);
                 pm.truncate(len);
+                shadows(Op::Truncate(len));
             }
         }
         check_plain(&plain, &pm);
         check_ring(&ring, &rm);
     }
+    storage::wide(data);
 });
 
 type Batch<'a> = (&'a [Qry], &'a [Tok], &'a [Tok]);
