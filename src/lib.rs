@@ -140,6 +140,9 @@
 //!   (a tile of queries), so KV-cache decode steps equal one prefill.
 //!   Across builds (SSE2 vs AVX2+FMA vs NEON vs scalar) results differ only
 //!   within the contract, since fused multiply-add rounds differently.
+//!   A NaN output is NaN on every path; its sign and payload are not part
+//!   of the promise (two NaN inputs met in another order, as a tile and a
+//!   decode step meet them, give the other one's payload).
 //! - **Non-finite values.** A NaN in a visible `q` or `k` row makes that
 //!   query's output NaN, and so does one in the `v` row of a key it weighs.
 //!   A `+inf` score gives NaN (`inf − inf`). A NaN or infinite `scale` is

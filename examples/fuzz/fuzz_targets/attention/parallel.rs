@@ -93,10 +93,11 @@ impl Pattern {
     }
 }
 
-/// Whether a NaN must have the other side's bits (sign and payload), as
-/// the crate promises ("bit for bit"); `false` would accept any NaN for
-/// any NaN.
-const NAN_BITS: bool = true;
+/// Whether a NaN must have the other side's bits (sign and payload).
+/// The crate promises NaN where the other path gives NaN, not its payload
+/// (the crate docs, "Exact properties"): two NaNs met in another order keep
+/// the other's payload. So any NaN matches any NaN.
+const NAN_BITS: bool = false;
 
 /// `None` if `a` and `b` have the same bits (any NaN for any NaN unless
 /// [`NAN_BITS`]); else how they differ: how many values, how many of those
