@@ -356,7 +356,7 @@
 //! - `rayon`: exports `parallel`, the prefill calls split over rayon's
 //!   current thread pool in tiles of query positions of a fixed size, so
 //!   the bits never depend on the number of threads; and the caches'
-//!   `par_step` / `par_attend`, one task per key/value head (implies `std`).
+//!   `par_step` / `par_attend`, one task per four query heads (implies `std`).
 //!
 //! # MSRV
 //! Rust 1.89 (the minimum of `wide` 1.7).

@@ -153,10 +153,14 @@ pub(crate) fn run<W: Width + Sync>(p: &Problem<'_, W>, out: &mut [f32]) {
         });
 }
 
+/// Query heads per task of a parallel decode step: four heads' score
+/// chains side by side keep a core as busy as a whole step's do, and a step
+/// of 8 heads still makes two tasks.
+const HEADS_PER_TASK: usize = 4;
+
 /// A cache's decode step (`H` query heads over its positions, stored from
 /// `start` on) with the heads spread over the current pool: one task per
-/// key/value head, its group of query heads, or one per query head when
-/// there is a single key/value head. The split depends on the shape only,
+/// [`HEADS_PER_TASK`] consecutive query heads. The split depends on the shape only,
 /// and each head gets the bits the one-thread step gives it (a head's
 /// output depends on its own query and key/value head only). The cache is
 /// not empty (the callers answer an empty one).
@@ -170,7 +174,7 @@ pub(crate) fn step<const H: usize, const KVH: usize, const D: usize, E: Element>
     out: &mut [[f32; D]; H],
     lse: Option<&mut [f32; H]>,
 ) {
-    let part = if KVH > 1 { (H / KVH).max(1) } else { 1 };
+    let part = HEADS_PER_TASK;
     let mut all_lse = [0.0f32; H];
     out.par_chunks_mut(part)
         .zip(all_lse.par_chunks_mut(part))

@@ -470,9 +470,11 @@ impl<const CAP: usize, const KVH: usize, const D: usize, E: Element> KvCache<CAP
     }
 
     /// [`step`](Self::step) with the heads spread over the current rayon
-    /// pool (feature `rayon`): one task per key/value head (or per query
-    /// head when `KVH = 1`), a split fixed by the shape, so the result is
-    /// bit for bit [`step`](Self::step)'s with any number of threads.
+    /// pool (feature `rayon`): one task per four consecutive query heads, a
+    /// split fixed by the shape, so the result is bit for bit
+    /// [`step`](Self::step)'s with any number of threads. Each task reads
+    /// its heads' rows of every position: on a long cache the step is bound
+    /// by memory bandwidth, which more cores share (`benches/README.md`).
     ///
     /// # Errors
     /// As [`step`](Self::step): [`Error::CacheFull`], nothing written.

@@ -187,10 +187,23 @@ impl<const H: usize, const D: usize> Heads<'_, H, D> {
         n: usize,
     ) {
         let group = (H / KVH).max(1);
-        if !simd::VECTOR || self.only != (0..H) {
-            // Lanes that are plain arrays (or a part of the heads): one head
-            // at a time through the one-query path (on plain arrays, its
-            // scalar score chains, computed for the `n` keys that count only).
+        if simd::VECTOR && self.only != (0..H) {
+            // A part of the heads: four, two, then one at a time, their
+            // chains side by side.
+            let mut h = self.only.start;
+            while h < self.only.end {
+                h += match self.only.end - h {
+                    4.. => self.side_by_side::<KVH, E, 4>(keys, values, n, h),
+                    2 | 3 => self.side_by_side::<KVH, E, 2>(keys, values, n, h),
+                    _ => self.side_by_side::<KVH, E, 1>(keys, values, n, h),
+                };
+            }
+            return;
+        }
+        if !simd::VECTOR {
+            // Lanes that are plain arrays: one head at a time through the
+            // one-query path (its scalar score chains, computed for the `n`
+            // keys that count only).
             let heads = self.q.iter().zip(self.out.iter_mut()).zip(&mut self.states);
             let heads = heads.enumerate().skip(self.only.start);
             for (h, ((q, out), state)) in heads.take(self.only.len()) {
@@ -217,6 +230,31 @@ impl<const H: usize, const D: usize> Heads<'_, H, D> {
                 }
             }
         }
+    }
+
+    /// Heads `first..first + P` (all below `H`) take one block, their
+    /// scores side by side as in [`take`](Self::take); returns `P`.
+    #[inline(always)]
+    fn side_by_side<const KVH: usize, E: Element, const P: usize>(
+        &mut self,
+        keys: &[&[[E; D]; KVH]; BLOCK],
+        values: &[&[[E; D]; KVH]; BLOCK],
+        n: usize,
+        first: usize,
+    ) -> usize {
+        let group = (H / KVH).max(1);
+        let last = H.saturating_sub(1);
+        let kv_head = |h: usize| (h / group).min(KVH.saturating_sub(1));
+        let qs: [&[f32; D]; P] = core::array::from_fn(|i| &self.q[(first + i).min(last)]);
+        let head_keys: [_; P] = core::array::from_fn(|i| rows(keys, kv_head(first + i)));
+        let scores = simd::dot_blocks(qs, head_keys.each_ref(), self.scale);
+        for (i, s) in scores.into_iter().enumerate() {
+            let h = first + i;
+            if let (Some(out), Some(state)) = (self.out.get_mut(h), self.states.get_mut(h)) {
+                single::take_scores(out, state, s, &rows(values, kv_head(h)), n);
+            }
+        }
+        P
     }
 
     /// [`take`](Self::take) for the (at most two) blocks a step gathers,
