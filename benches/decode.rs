@@ -26,7 +26,9 @@
 //!   a share of `step`'s and as a ratio to its own read;
 //! - `step_all` (with `--features rayon`): `KvCache::par_step`, the same
 //!   step with its heads spread over rayon's global pool (a thread per
-//!   core); the summary gives the one-thread time over it.
+//!   core); the summary gives the one-thread time over it. `read_all`:
+//!   `read` with the keys and the values summed on two tasks of that pool,
+//!   what all cores together can read (the summary: `read` over it).
 //!
 //! The one-thread entries run on the bench's thread; pin the run to one
 //! core for them (`taskset -c 1`) and to all cores for `step_all`
@@ -156,6 +158,18 @@ fn bench_shape<const L: usize, const KVH: usize>(c: &mut Criterion) {
     );
     group.bench_function("read", |b| {
         b.iter(|| read_all(black_box(ks), black_box(vs)));
+    });
+    // The same read split over rayon's global pool (keys on one task,
+    // values on another): what all cores together can read.
+    #[cfg(feature = "rayon")]
+    group.bench_function("read_all", |b| {
+        b.iter(|| {
+            let (x, y) = rayon::join(
+                || read_all(black_box(ks), &[]),
+                || read_all(&[], black_box(vs)),
+            );
+            x + y
+        });
     });
     #[cfg(feature = "rayon")]
     group.bench_function("step_all", |b| {
@@ -351,10 +365,11 @@ fn summary(since: SystemTime) {
             let all = get("step_all").map_or(["-".to_string(), "-".to_string()], |t| {
                 [format!("{:.2}", t / 1e3), format!("{:.2}x", step / t)]
             });
+            let read_all = get("read_all").map_or("-".to_string(), |t| format!("{:.2}x", read / t));
             let (f, bytes) = (flops(l) as f64, kv_bytes(l, kvh) as f64);
             let share = peak.map_or("-".to_string(), |p| format!("{:.0}%", 100.0 * f / step / p));
             rows.push(format!(
-                "{name:<20} {:>9.2} {:>8.2} {:>7} {:>8.2} {:>10.2} {:>9.2} {:>8.1}x {:>9.2} {:>8.2} {:>9.2}x {:>9} {:>9} {:>8} {:>8} {:>9} {:>8} {:>9} {:>10} {:>10} {:>8}",
+                "{name:<20} {:>9.2} {:>8.2} {:>7} {:>8.2} {:>10.2} {:>9.2} {:>8.1}x {:>9.2} {:>8.2} {:>9.2}x {:>9} {:>9} {:>8} {:>8} {:>9} {:>8} {:>9} {:>10} {:>10} {:>8} {:>11}",
                 step / 1e3,
                 f / step,
                 share,
@@ -375,6 +390,7 @@ fn summary(since: SystemTime) {
                 bf16[2],
                 all[0],
                 all[1],
+                read_all,
             ));
         }
     }
@@ -390,7 +406,7 @@ fn summary(since: SystemTime) {
         None => println!("peak probe not run (filtered out): no % of peak"),
     }
     println!(
-        "{:<20} {:>9} {:>8} {:>7} {:>8} {:>10} {:>9} {:>9} {:>9} {:>8} {:>10} {:>9} {:>9} {:>8} {:>8} {:>9} {:>8} {:>9} {:>10} {:>10} {:>8}",
+        "{:<20} {:>9} {:>8} {:>7} {:>8} {:>10} {:>9} {:>9} {:>9} {:>8} {:>10} {:>9} {:>9} {:>8} {:>8} {:>9} {:>8} {:>9} {:>10} {:>10} {:>8} {:>11}",
         "shape",
         "step µs",
         "GFLOP/s",
@@ -411,7 +427,8 @@ fn summary(since: SystemTime) {
         "bf16/step",
         "bf16/read",
         "all µs",
-        "1/all"
+        "1/all",
+        "read 1/all"
     );
     rows.iter().for_each(|r| println!("{r}"));
 }
