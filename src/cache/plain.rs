@@ -50,7 +50,10 @@ use crate::error::{Buffer, Error};
 /// to the accuracy contract. `f16` keeps 11 significant bits up to
 /// ±65,504 (a larger value is stored as ±∞); `bf16` 8 bits over `f32`'s
 /// range. A decode step reads half the bytes, which is what bounds its
-/// time on a long cache (`benches/README.md`).
+/// time on a long cache (`benches/README.md`). A [`prefill`](Self::prefill)
+/// into a 16-bit cache runs one decode step per query (the tiled kernel
+/// reads `f32` rows only): the same bits, without the tile's reuse of each
+/// key across queries.
 ///
 /// ```
 /// use microattn::{KvCache, f16};
