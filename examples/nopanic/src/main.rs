@@ -18,10 +18,10 @@
 use core::hint::black_box;
 use core::panic::PanicInfo;
 
-use microattn::{KvCache, RingKvCache, Shape, reference};
+use microattn::{Shape, reference};
 
+mod caches;
 mod int8;
-mod kv16;
 
 const N: usize = 24;
 const D: usize = 12;
@@ -189,99 +189,9 @@ fn token<const G: usize>(flat: &[f32; FLAT], at: usize) -> [[f32; D]; G] {
     a
 }
 
-/// The KV caches (issue 4): every public method of `KvCache` and
-/// `RingKvCache`, batch lengths unknown to the optimiser, including appends
-/// past the capacity (the `CacheFull` path) and mismatched batches.
 /// The first `n` positions of `x` (`n` unknown to the optimiser), or none.
 fn part<const G: usize>(x: &[[[f32; D]; G]], n: usize) -> &[[[f32; D]; G]] {
     x.get(..opaque(n)).unwrap_or(&[])
-}
-
-fn kv_cache() {
-    let (q, k, v) = (heads::<H>(&Q), heads::<KVH>(&K), heads::<KVH>(&V));
-    let (q1, k1, v1) = (token::<H>(&Q, 1), token::<KVH>(&K, 2), token::<KVH>(&V, 3));
-    let mut out = [[[0.0f32; D]; H]; N];
-    let mut lse = [[0.0f32; H]; N];
-    let mut out1 = [[0.0f32; D]; H];
-    let mut lse1 = [0.0f32; H];
-
-    let mut cache = black_box(KvCache::<CAP, KVH, D>::new());
-    let n = opaque(5);
-    let _ = black_box(cache.prefill(
-        part(&q, n),
-        part(&k, n),
-        part(&v, n),
-        out.get_mut(..n).unwrap_or(&mut []),
-        lse.get_mut(..opaque(n)),
-    ));
-    black_box((&out, &lse));
-    let mut weights = [[0.0f32; CAP]; H];
-    let _ = black_box(cache.step(
-        &q1,
-        &k1,
-        &v1,
-        &mut out1,
-        Some(&mut weights),
-        Some(&mut lse1),
-    ));
-    let _ = black_box(cache.step(&q1, &k1, &v1, &mut out1, None, None));
-    cache.attend(&q1, &mut out1, Some(&mut weights), Some(&mut lse1));
-    cache.attend(&q1, &mut out1, None, None);
-    black_box((&out1, &weights, &lse1));
-    let _ = black_box(cache.push(&k1, &v1));
-    let m = opaque(CAP);
-    let _ = black_box(cache.extend(part(&k, m), part(&v, opaque(m))));
-    // Fill it, then one more push: the CacheFull error path.
-    while !cache.is_full() && cache.push(&k1, &v1).is_ok() {}
-    let _ = black_box(cache.push(&k1, &v1));
-    let _ = black_box(cache.step(&q1, &k1, &v1, &mut out1, Some(&mut weights), None));
-    black_box((
-        cache.len(),
-        cache.is_empty(),
-        cache.is_full(),
-        cache.capacity(),
-    ));
-    black_box((cache.keys(), cache.values(), cache.scale()));
-    cache.truncate(opaque(3));
-    black_box(cache.len());
-    cache.clear();
-    black_box(&cache);
-    let mut scaled = black_box(KvCache::<CAP, KVH, D>::with_scale(opaque(0.3)));
-    let _ = black_box(scaled.extend(part(&k, opaque(2)), part(&v, opaque(2))));
-    scaled.attend(&q1, &mut out1, None, Some(&mut lse1));
-    black_box((&out1, &lse1, scaled.scale()));
-
-    let mut ring = black_box(RingKvCache::<WINDOW, KVH, D>::new());
-    let _ = black_box(ring.prefill(
-        part(&q, n),
-        part(&k, n),
-        part(&v, opaque(n)),
-        out.get_mut(..n).unwrap_or(&mut []),
-        lse.get_mut(..opaque(n)),
-    ));
-    black_box((&out, &lse));
-    let mut ring_weights = [[0.0f32; WINDOW]; H];
-    ring.step(
-        &q1,
-        &k1,
-        &v1,
-        &mut out1,
-        Some(&mut ring_weights),
-        Some(&mut lse1),
-    );
-    ring.step(&q1, &k1, &v1, &mut out1, None, None);
-    ring.attend(&q1, &mut out1, Some(&mut ring_weights), Some(&mut lse1));
-    ring.attend(&q1, &mut out1, None, None);
-    black_box((&out1, &ring_weights, &lse1));
-    ring.push(&k1, &v1);
-    let _ = black_box(ring.extend(part(&k, m), part(&v, opaque(m))));
-    black_box((ring.len(), ring.is_empty(), ring.is_full(), ring.capacity()));
-    black_box((ring.keys(), ring.values(), ring.scale()));
-    ring.clear();
-    black_box(&ring);
-    let ring_scaled = black_box(RingKvCache::<WINDOW, KVH, D>::with_scale(opaque(0.3)));
-    ring_scaled.attend(&q1, &mut out1, None, Some(&mut lse1));
-    black_box((&out1, &lse1, ring_scaled.scale()));
 }
 
 /// The self-test of the check: a slice index the optimiser cannot prove in
@@ -301,9 +211,8 @@ pub extern "C" fn _start() -> ! {
     multi_head();
     runtime();
     padded();
-    kv_cache();
+    caches::all();
     int8::all();
-    kv16::all();
     deliberate_panic();
     loop {
         core::hint::spin_loop();

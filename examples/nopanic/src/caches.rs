@@ -1,12 +1,12 @@
-//! The 16-bit caches' part of the proof: every public method of
-//! `KvCache<.., E>` and `RingKvCache<.., E>` for `E` = `f16` and `bf16`
-//! (the rounding on append, the widening where the kernel loads), and the
-//! public conversions of [`Element`], with lengths and values the optimiser
-//! cannot see, including appends past the capacity (`CacheFull`) and
-//! mismatched batches.
+//! The caches' part of the proof: every public method of `KvCache<.., E>`
+//! and `RingKvCache<.., E>` for `E` = `f32`, `f16` and `bf16` (for the
+//! 16-bit ones the rounding on append and the widening where the kernel
+//! loads), and the public conversions of [`Element`], with lengths and
+//! values the optimiser cannot see, including appends past the capacity
+//! (`CacheFull`) and mismatched batches.
 //!
 //! `plain` and `ring` are kept out of line, one instance per element type,
-//! so that each has a symbol of its own (`nopanic::kv16::plain::<f16>`,
+//! so that each has a symbol of its own (`nopanic::caches::plain::<f16>`,
 //! ...) holding its cache's code.
 
 use core::hint::black_box;
@@ -15,14 +15,18 @@ use microattn::{Element, KvCache, RingKvCache, bf16, f16};
 
 use crate::{CAP, D, FLAT, H, K, KVH, N, Q, V, WINDOW, heads, opaque, part, token};
 
-/// Both caches and the conversions, for both 16-bit elements.
+/// Both caches and the conversions, for every element type.
 pub fn all() {
+    plain::<f32>();
     plain::<f16>();
     plain::<bf16>();
+    ring::<f32>();
     ring::<f16>();
     ring::<bf16>();
+    conversions::<f32>();
     conversions::<f16>();
     conversions::<bf16>();
+    narrow_into::<f32>();
     narrow_into::<f16>();
     narrow_into::<bf16>();
 }
