@@ -46,6 +46,8 @@ use microattn::{Error, KvCache, Shape, causal_attention_dyn, causal_attention_pa
 
 #[path = "attention/parallel.rs"]
 mod parallel;
+#[path = "common/same_bits.rs"]
+mod same_bits;
 
 /// Reads the input a piece at a time; past its end, zeros.
 struct Bytes<'a>(&'a [u8]);
@@ -62,7 +64,16 @@ impl Bytes<'_> {
 }
 
 /// (heads, kv_heads) pairs: MHA, GQA, MQA, and two invalid ones.
-const HEADS: [(usize, usize); 8] = [(1, 1), (2, 1), (4, 2), (4, 4), (3, 1), (8, 1), (2, 3), (0, 1)];
+const HEADS: [(usize, usize); 8] = [
+    (1, 1),
+    (2, 1),
+    (4, 2),
+    (4, 4),
+    (3, 1),
+    (8, 1),
+    (2, 3),
+    (0, 1),
+];
 
 #[derive(Clone, Copy, PartialEq)]
 enum Values {
@@ -123,7 +134,9 @@ fuzz_target!(|data: &[u8]| {
     }
     let batch = usize::from(bytes.u8() % 4);
     let valid_lens: Vec<usize> = (0..batch + usize::from(bytes.u8() == 0))
-        .map(|_| usize::from(bytes.u8()) % (kv_len + 2).min(kv_len + 1 + usize::from(bytes.u8() == 0)))
+        .map(|_| {
+            usize::from(bytes.u8()) % (kv_len + 2).min(kv_len + 1 + usize::from(bytes.u8() == 0))
+        })
         .collect();
 
     let q_seq = q_len * heads * head_dim;
@@ -144,7 +157,11 @@ fuzz_target!(|data: &[u8]| {
     check_dyn(&shape, &q1, &k1, &v1, out1_len, mode);
     // The whole batch (buffers cut to `batch` sequences when they fit).
     fn cut(x: &[f32], n: usize, seqs: usize, batch: usize) -> &[f32] {
-        if x.len() == n * seqs { &x[..n * batch] } else { x }
+        if x.len() == n * seqs {
+            &x[..n * batch]
+        } else {
+            x
+        }
     }
     let qb = cut(&q, q_seq, seqs, batch);
     let kb = cut(&k, kv_seq, seqs, batch);
@@ -166,7 +183,10 @@ fn check_dyn(shape: &Shape, q: &[f32], k: &[f32], v: &[f32], out_len: usize, mod
     let slow = reference::causal_attention_dyn(shape, q, k, v, &mut naive);
     assert_eq!(fast, slow, "fast and reference disagree on validity");
     if fast.is_err() {
-        assert!(out.iter().all(|x| x.to_bits() == POISON.to_bits()), "out touched on error");
+        assert!(
+            out.iter().all(|x| x.to_bits() == POISON.to_bits()),
+            "out touched on error"
+        );
         return;
     }
     match mode {
@@ -199,7 +219,10 @@ fn check_padded(
     let slow = reference::causal_attention_padded(shape, batch, valid_lens, q, k, v, &mut naive);
     assert_eq!(fast, slow, "fast and reference disagree on validity");
     if let Err(e) = fast {
-        assert!(out.iter().all(|x| x.to_bits() == POISON.to_bits()), "out touched on {e}");
+        assert!(
+            out.iter().all(|x| x.to_bits() == POISON.to_bits()),
+            "out touched on {e}"
+        );
         expect_padded_error(shape, batch, valid_lens, e);
         return;
     }
@@ -221,7 +244,11 @@ fn check_padded(
         let vs = &v[b * kv_seq..][..len * kv_token];
         let mut alone = vec![POISON; valid.len()];
         causal_attention_dyn(&prefix, qs, ks, vs, &mut alone).expect("prefix is valid");
-        assert_eq!(bits(valid), bits(&alone), "padded run differs from the unpadded prefix");
+        assert_eq!(
+            bits(valid),
+            bits(&alone),
+            "padded run differs from the unpadded prefix"
+        );
     }
     if let Values::Bounded(_) = mode {
         let mut ref64 = vec![0.0f64; out_len];
@@ -257,7 +284,11 @@ fn expect_padded_error(shape: &Shape, batch: usize, valid_lens: &[usize], e: Err
         Error::ValidLensLength { expected, actual } => {
             assert_eq!((expected, actual), (batch, valid_lens.len()));
         }
-        Error::ValidLenTooLong { sequence, valid_len, kv_len } => {
+        Error::ValidLenTooLong {
+            sequence,
+            valid_len,
+            kv_len,
+        } => {
             assert_eq!(valid_lens[sequence], valid_len);
             assert!(valid_len > kv_len && kv_len == shape.kv_len);
         }
@@ -279,24 +310,44 @@ fn nan_policy(shape: &Shape, q: &[f32], k: &[f32], v: &[f32], out: &[f32]) {
             let qr = row(q, i, shape.heads, h, d);
             let o = row(out, i, shape.heads, h, d);
             let visible = offset + i + 1;
-            let keys: Vec<&[f32]> = (0..visible).map(|j| row(k, j, shape.kv_heads, g, d)).collect();
-            let vals: Vec<&[f32]> = (0..visible).map(|j| row(v, j, shape.kv_heads, g, d)).collect();
+            let keys: Vec<&[f32]> = (0..visible)
+                .map(|j| row(k, j, shape.kv_heads, g, d))
+                .collect();
+            let vals: Vec<&[f32]> = (0..visible)
+                .map(|j| row(v, j, shape.kv_heads, g, d))
+                .collect();
             let where_ = format!("row {i} head {h} of {shape:?}");
-            if qr.iter().chain(keys.iter().copied().flatten()).any(|x| x.is_nan()) {
-                assert!(o.iter().all(|x| x.is_nan()), "NaN in q/k but not all NaN: {where_}");
+            if qr
+                .iter()
+                .chain(keys.iter().copied().flatten())
+                .any(|x| x.is_nan())
+            {
+                assert!(
+                    o.iter().all(|x| x.is_nan()),
+                    "NaN in q/k but not all NaN: {where_}"
+                );
                 continue;
             }
             let fused = fuses();
-            let scores: Vec<f32> =
-                keys.iter().map(|kr| kernel_score(qr, kr, shape.scale, fused)).collect();
-            let weighed: Vec<usize> =
-                (0..visible).filter(|&j| scores[j] != f32::NEG_INFINITY).collect();
+            let scores: Vec<f32> = keys
+                .iter()
+                .map(|kr| kernel_score(qr, kr, shape.scale, fused))
+                .collect();
+            let weighed: Vec<usize> = (0..visible)
+                .filter(|&j| scores[j] != f32::NEG_INFINITY)
+                .collect();
             if weighed.is_empty() {
-                assert!(o.iter().all(|x| x.to_bits() == 0), "no weighed key, not +0.0: {where_}");
+                assert!(
+                    o.iter().all(|x| x.to_bits() == 0),
+                    "no weighed key, not +0.0: {where_}"
+                );
                 continue;
             }
             if weighed.iter().any(|&j| scores[j] == f32::INFINITY) {
-                assert!(o.iter().all(|x| x.is_nan()), "+inf score but not all NaN: {where_}");
+                assert!(
+                    o.iter().all(|x| x.is_nan()),
+                    "+inf score but not all NaN: {where_}"
+                );
                 continue;
             }
             let mut nan_col = false;
@@ -314,7 +365,10 @@ fn nan_policy(shape: &Shape, q: &[f32], k: &[f32], v: &[f32], out: &[f32]) {
                 scores[j].is_finite() && vals[j].iter().all(|x| x.is_finite() && x.abs() <= v_bound)
             });
             if bounded {
-                assert!(o.iter().all(|x| x.is_finite()), "finite inputs, non-finite out: {where_}");
+                assert!(
+                    o.iter().all(|x| x.is_finite()),
+                    "finite inputs, non-finite out: {where_}"
+                );
             }
         }
     }
@@ -325,10 +379,10 @@ fn nan_policy(shape: &Shape, q: &[f32], k: &[f32], v: &[f32], out: &[f32]) {
 /// fuses, then `s·scale`. Where a score overflows depends on that
 /// arithmetic, so the NaN policy is checked against these bits.
 fn kernel_score(q: &[f32], k: &[f32], scale: f32, fused: bool) -> f32 {
-    let dot = q
-        .iter()
-        .zip(k)
-        .fold(0.0f32, |s, (&a, &b)| if fused { a.mul_add(b, s) } else { a * b + s });
+    let dot = q.iter().zip(k).fold(
+        0.0f32,
+        |s, (&a, &b)| if fused { a.mul_add(b, s) } else { a * b + s },
+    );
     dot * scale
 }
 
@@ -341,12 +395,21 @@ fn fuses() -> bool {
     static FUSES: OnceLock<bool> = OnceLock::new();
     *FUSES.get_or_init(|| {
         let a = 1.0 + 2f32.powi(-12);
-        let (q, k, v) = ([[[1.0f32, a]]], [[[-(1.0 + 2f32.powi(-11)), a]]], [[[0.0f32; 2]]]);
+        let (q, k, v) = (
+            [[[1.0f32, a]]],
+            [[[-(1.0 + 2f32.powi(-11)), a]]],
+            [[[0.0f32; 2]]],
+        );
         let (mut out, mut lse) = ([[[0.0f32; 2]]], [[0.0f32; 1]]);
         let mut cache = KvCache::<1, 1, 2>::with_scale(1.0);
-        cache.prefill(&q, &k, &v, &mut out, Some(&mut lse)).expect("one position fits");
+        cache
+            .prefill(&q, &k, &v, &mut out, Some(&mut lse))
+            .expect("one position fits");
         let score = lse[0][0];
-        assert!(score == 0.0 || score == 2f32.powi(-24), "probe score {score}");
+        assert!(
+            score == 0.0 || score == 2f32.powi(-24),
+            "probe score {score}"
+        );
         score != 0.0
     })
 }

@@ -48,6 +48,8 @@ use microattn::{
     Buffer, Error, KvCache, RingKvCache, Shape, bf16, causal_attention_dyn, f16, reference,
 };
 
+#[path = "common/same_bits.rs"]
+mod same_bits;
 #[path = "cache/storage.rs"]
 mod storage;
 
@@ -152,10 +154,7 @@ fn bits(x: &[f32]) -> Vec<u32> {
 
 /// Same bits, any NaN equal to any NaN.
 fn same(a: &[f32], b: &[f32]) -> bool {
-    a.len() == b.len()
-        && a.iter()
-            .zip(b)
-            .all(|(x, y)| x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan()))
+    same_bits::difference(a, b).is_none()
 }
 
 fn flat(toks: &[Tok]) -> &[f32] {

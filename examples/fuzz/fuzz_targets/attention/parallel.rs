@@ -12,8 +12,8 @@
 //! 1. **No panic**; `parallel::causal_attention_dyn` returns exactly what
 //!    `causal_attention_dyn` returns (`Ok` or the same `Error`); on `Err`,
 //!    `out` is untouched.
-//! 2. **Bits**: its `out` has the one-thread call's bits, every value (NaN
-//!    by its bits).
+//! 2. **Bits**: its `out` has the one-thread call's bits, every value (any
+//!    NaN matching any NaN: `same_bits`).
 //! 3. The same for `parallel::causal_multi_head` and
 //!    `parallel::causal_multi_head_scaled` against `causal_multi_head` and
 //!    `causal_multi_head_scaled`, on a few fixed shapes of one to three
@@ -23,6 +23,7 @@ use std::sync::OnceLock;
 
 use microattn::{Shape, parallel};
 
+use super::same_bits::difference;
 use super::{Bytes, HEADS, POISON, maybe_wrong};
 
 /// A pool of 3 threads, built once.
@@ -91,38 +92,6 @@ impl Pattern {
         }
         a
     }
-}
-
-/// Whether a NaN must have the other side's bits (sign and payload).
-/// The crate promises NaN where the other path gives NaN, not its payload
-/// (the crate docs, "Exact properties"): two NaNs met in another order keep
-/// the other's payload. So any NaN matches any NaN.
-const NAN_BITS: bool = false;
-
-/// `None` if `a` and `b` have the same bits (any NaN for any NaN unless
-/// [`NAN_BITS`]); else how they differ: how many values, how many of those
-/// are NaN on both sides (payload or sign only), and the first difference.
-fn difference(a: &[f32], b: &[f32]) -> Option<String> {
-    if a.len() != b.len() {
-        return Some(format!("lengths {} and {}", a.len(), b.len()));
-    }
-    let differ =
-        |x: f32, y: f32| x.to_bits() != y.to_bits() && (NAN_BITS || !(x.is_nan() && y.is_nan()));
-    let diff: Vec<usize> = (0..a.len()).filter(|&i| differ(a[i], b[i])).collect();
-    let &first = diff.first()?;
-    let both_nan = diff
-        .iter()
-        .filter(|&&i| a[i].is_nan() && b[i].is_nan())
-        .count();
-    Some(format!(
-        "{} of {} values differ, {both_nan} of them NaN on both sides; first at {first}: {:#010x} ({:e}) vs {:#010x} ({:e})",
-        diff.len(),
-        a.len(),
-        a[first].to_bits(),
-        a[first],
-        b[first].to_bits(),
-        b[first]
-    ))
 }
 
 /// The scale: `None` for the default, else raw bits, ±∞, NaN or a bounded

@@ -9,9 +9,9 @@
 //! 1. **No panic**, and each 16-bit call returns what its `f32` twin
 //!    returns (`Ok`, `CacheFull`, `LengthMismatch`: the same value).
 //! 2. **Bits**: `out`, `weights` and `lse` of every `step`, `attend` and
-//!    `prefill` are bit-identical to the `f32` twin's, NaN included (its
-//!    bits, not just "a NaN"); the buffers start poisoned alike, so what a
-//!    call leaves unwritten is compared too.
+//!    `prefill` are bit-identical to the `f32` twin's, any NaN matching any
+//!    NaN (`same_bits`); the buffers start poisoned alike, so what a call
+//!    leaves unwritten is compared too.
 //! 3. **State**: `len`, `is_empty`, `is_full`, `capacity`, `scale` equal the
 //!    twin's, and `keys()` / `values()` widened are the twin's bits (for the
 //!    ring: the same two halves).
@@ -36,6 +36,7 @@
 
 use microattn::{Element, KvCache, RingKvCache, bf16, f16};
 
+use super::same_bits::difference;
 use super::{Bytes, POISON};
 
 /// One position's keys (or values), all key/value heads.
@@ -112,38 +113,6 @@ fn widen_all<E: Element, const KVH: usize, const D: usize>(p: &[Pos<KVH, D>]) ->
 
 fn bits(x: &[f32]) -> Vec<u32> {
     x.iter().map(|v| v.to_bits()).collect()
-}
-
-/// Whether a NaN must have the other side's bits (sign and payload).
-/// The crate promises NaN where the other path gives NaN, not its payload
-/// (the crate docs, "Exact properties"): two NaNs met in another order keep
-/// the other's payload. So any NaN matches any NaN.
-const NAN_BITS: bool = false;
-
-/// `None` if `a` and `b` have the same bits (any NaN for any NaN unless
-/// [`NAN_BITS`]); else how they differ: how many values, how many of those
-/// are NaN on both sides (payload or sign only), and the first difference.
-fn difference(a: &[f32], b: &[f32]) -> Option<String> {
-    if a.len() != b.len() {
-        return Some(format!("lengths {} and {}", a.len(), b.len()));
-    }
-    let differ =
-        |x: f32, y: f32| x.to_bits() != y.to_bits() && (NAN_BITS || !(x.is_nan() && y.is_nan()));
-    let diff: Vec<usize> = (0..a.len()).filter(|&i| differ(a[i], b[i])).collect();
-    let &first = diff.first()?;
-    let both_nan = diff
-        .iter()
-        .filter(|&&i| a[i].is_nan() && b[i].is_nan())
-        .count();
-    Some(format!(
-        "{} of {} values differ, {both_nan} of them NaN on both sides; first at {first}: {:#010x} ({:e}) vs {:#010x} ({:e})",
-        diff.len(),
-        a.len(),
-        a[first].to_bits(),
-        a[first],
-        b[first].to_bits(),
-        b[first]
-    ))
 }
 
 /// Property 2: the same bits, else a panic naming `what` and the first
