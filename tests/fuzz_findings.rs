@@ -190,3 +190,70 @@ fn a_rounding_at_the_values_magnitude_meets_the_a_priori_bound() {
         panic!("{e}: out {out:?}, ref64 {ref64:?}, bound {bound:?}");
     }
 }
+
+/// **Finding of the `int8` fuzz target**: value and output scales of
+/// `1e-45` (a subnormal `f32`, one bit of precision) passed `Params`'
+/// checks, and `causal_attention_dyn_f32`'s `Sv·mean`, rounded to that
+/// grid, landed a whole step away from the `i8` output (shape `q_len 1,
+/// kv_len 4`, two heads sharing one key head, `D = 1`). A scale must now
+/// be a normal `f32`; every subnormal one gets a typed error.
+#[test]
+fn subnormal_quantization_scales_are_rejected() {
+    use microattn::Error;
+    use microattn::int8::{Params, Quant};
+    let ok = Quant {
+        scale: 9.998,
+        zero_point: 0,
+    };
+    for scale in [1e-45, f32::MIN_POSITIVE / 2.0, f32::MIN_POSITIVE * 0.999] {
+        let tiny = Quant {
+            scale,
+            zero_point: -1,
+        };
+        for (at, what) in ["query", "key", "value", "output"].into_iter().enumerate() {
+            let mut t = [ok; 4];
+            t[at] = tiny;
+            let got = Params::new(t[0], t[1], t[2], t[3], 1);
+            assert!(
+                matches!(got, Err(Error::InvalidQuantization { what: w, .. }) if w == what),
+                "{what} scale {scale:e}: {got:?}"
+            );
+        }
+    }
+}
+
+/// At the smallest scales still accepted (`f32::MIN_POSITIVE` for values
+/// and outputs), the `f32` output is the `i8` output's step to within the
+/// requantization's half step, on the finding's shape: a subnormal `Sv·mean`
+/// is still exact to `2^−24` of a step.
+#[test]
+fn the_smallest_normal_scales_keep_f32_and_i8_outputs_together() {
+    use microattn::int8::{self, Params, Quant};
+    let qk = Quant {
+        scale: 9.998,
+        zero_point: 0,
+    };
+    let tiny = Quant {
+        scale: f32::MIN_POSITIVE,
+        zero_point: -1,
+    };
+    let p = Params::new(qk, qk, tiny, tiny, 1).unwrap();
+    let shape = Shape::new(1, 4, 2, 1, 1);
+    for seed in 0u32..2000 {
+        let byte = |i: u32| (seed.wrapping_mul(2_654_435_761).rotate_left(i * 7) >> 3) as i8;
+        let q = [byte(0), byte(1)];
+        let k = [byte(2), byte(3), byte(4), byte(5)];
+        let v = [byte(6), -128, byte(8), byte(9)];
+        let (mut o8, mut o32) = ([0i8; 2], [0f32; 2]);
+        int8::causal_attention_dyn(&shape, &p, &q, &k, &v, &mut o8).unwrap();
+        int8::causal_attention_dyn_f32(&shape, &p, &q, &k, &v, &mut o32).unwrap();
+        for (&r, &o) in o32.iter().zip(&o8) {
+            let steps = (f64::from(r) / f64::from(tiny.scale) + f64::from(tiny.zero_point))
+                .clamp(-128.0, 127.0);
+            assert!(
+                (steps - f64::from(o)).abs() <= 0.51,
+                "q {q:?} k {k:?} v {v:?}: f32 {r:e} is {steps} steps, i8 {o}"
+            );
+        }
+    }
+}

@@ -16,7 +16,9 @@ use crate::error::Error;
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Quant {
-    /// The real value of one step; finite and positive.
+    /// The real value of one step: a normal, positive `f32` (a subnormal
+    /// step has too few significant bits for the `f32` outputs to keep
+    /// the integer steps apart).
     pub scale: f32,
     /// The integer that stands for real 0, in `-128..=127`.
     pub zero_point: i32,
@@ -33,10 +35,10 @@ impl Quant {
 
     /// The typed error for this tensor's parameters, if any.
     fn check(self, tensor: &'static str) -> Result<(), Error> {
-        if !(self.scale.is_finite() && self.scale > 0.0) {
+        if !(self.scale.is_normal() && self.scale > 0.0) {
             return Err(Error::InvalidQuantization {
                 what: tensor,
-                reason: "scale must be finite and positive",
+                reason: "scale must be a normal, positive f32",
             });
         }
         if !(-128..=127).contains(&self.zero_point) {
@@ -107,8 +109,8 @@ impl Params {
     /// Parameters with a caller-chosen score scale.
     ///
     /// # Errors
-    /// [`Error::InvalidQuantization`] if a tensor's scale is not finite and
-    /// positive or its zero point is outside `-128..=127`, if the score
+    /// [`Error::InvalidQuantization`] if a tensor's scale is not a normal,
+    /// positive `f32` (zero, subnormal, negative, infinite or NaN) or its zero point is outside `-128..=127`, if the score
     /// scale is not positive, or if a prepared multiplier is out of the
     /// exponent's range (`score_scale·Sq·Sk` below about `5·10⁻⁹`, where
     /// it would have fewer than 21 significant bits, or from

@@ -192,7 +192,7 @@ fn range(x: f64, lo: f64, hi: f64) -> Option<bool> {
 fn expect_params(t: [Quant; 4], score: f32) -> Expect {
     let invalid = |what| Expect::Invalid(Error::InvalidQuantization { what, reason: "" });
     for (quant, what) in t.iter().zip(["query", "key", "value", "output"]) {
-        if !(quant.scale.is_finite() && quant.scale > 0.0) {
+        if !(quant.scale.is_normal() && quant.scale > 0.0) {
             return invalid(what);
         }
         if !(-128..=127).contains(&quant.zero_point) {
