@@ -17,6 +17,17 @@ pub enum Buffer {
     /// The log-sum-exp output of a KV-cache prefill, one value per query
     /// position and head.
     LogSumExp,
+    /// A per-key mask, one entry per key position.
+    KeyMask,
+    /// A per-key additive bias, one value per key position.
+    KeyBias,
+    /// A per-(query, key) additive bias, `q_len × kv_len` values (shared by
+    /// every head) or `heads × q_len × kv_len` (one plane per head).
+    ScoreBias,
+    /// ALiBi slopes, one per query head.
+    Slopes,
+    /// Sink logits, one per query head.
+    Sinks,
 }
 
 impl fmt::Display for Buffer {
@@ -28,6 +39,11 @@ impl fmt::Display for Buffer {
             Buffer::Value => "value",
             Buffer::Output => "output",
             Buffer::LogSumExp => "log-sum-exp",
+            Buffer::KeyMask => "key mask",
+            Buffer::KeyBias => "key bias",
+            Buffer::ScoreBias => "score bias",
+            Buffer::Slopes => "ALiBi slopes",
+            Buffer::Sinks => "sink logits",
         })
     }
 }
@@ -121,6 +137,27 @@ pub enum Error {
         /// The largest one accepted.
         max: usize,
     },
+    /// A scoring parameter was rejected: a soft cap that is not finite and
+    /// positive, an ALiBi slope or a sink logit that is not finite.
+    InvalidScoring {
+        /// The parameter: `"soft cap"`, `"slope"` or `"sink"`.
+        what: &'static str,
+        /// Why it was rejected.
+        reason: &'static str,
+    },
+    /// A position is past the end of a table built for positions
+    /// `0..max` (a RoPE table).
+    PositionOutOfRange {
+        /// The position asked for.
+        position: usize,
+        /// The number of positions the table holds.
+        max: usize,
+    },
+    /// A RoPE parameter was rejected.
+    InvalidRope {
+        /// Why it was rejected.
+        reason: &'static str,
+    },
 }
 
 impl fmt::Display for Error {
@@ -173,6 +210,11 @@ impl fmt::Display for Error {
                 f,
                 "head_dim ({head_dim}) exceeds the integer path's largest ({max})"
             ),
+            Error::InvalidScoring { what, reason } => write!(f, "invalid {what}: {reason}"),
+            Error::PositionOutOfRange { position, max } => {
+                write!(f, "position {position} is past the table's {max} positions")
+            }
+            Error::InvalidRope { reason } => write!(f, "invalid RoPE parameters: {reason}"),
         }
     }
 }
