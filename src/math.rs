@@ -29,3 +29,19 @@ pub(crate) fn ln(x: f32) -> f32 {
 pub(crate) fn sqrt(x: f32) -> f32 {
     libm::sqrtf(x)
 }
+
+/// Hyperbolic tangent in f64 (libm `tanh`, < 1 ULP), for the f64 oracle and
+/// the tests of the lane `tanh`.
+#[allow(dead_code)] // used by the scored reference
+#[inline]
+pub(crate) fn tanh_f64(x: f64) -> f64 {
+    libm::tanh(x)
+}
+
+/// Hyperbolic tangent in f32 (libm `tanhf`, < 1 ULP); `tanh(±0) = ±0`,
+/// `tanh(±inf) = ±1`, `tanh(NaN)` is NaN.
+#[allow(dead_code)] // used by the scored reference
+#[inline]
+pub(crate) fn tanh(x: f32) -> f32 {
+    libm::tanhf(x)
+}
