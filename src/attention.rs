@@ -49,7 +49,7 @@ fn run_fixed<const N: usize, const H: usize, const KVH: usize, const D: usize>(
     out: &mut [f32],
 ) {
     if let Some(p) = fixed_problem::<N, H, KVH, D>((q, k, v), scale, out.len()) {
-        kernel::run(&p, out, None);
+        kernel::run(&p, out, None, None);
     }
 }
 

@@ -216,6 +216,6 @@ pub fn causal_attention_dyn(
     out: &mut [f32],
 ) -> Result<(), Error> {
     let p = shape.check(q, k, v, out.len())?;
-    kernel::run(&p, out, None);
+    kernel::run(&p, out, None, None);
     Ok(())
 }

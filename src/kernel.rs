@@ -50,10 +50,12 @@
 
 use crate::element::Element;
 use crate::layout::{Fixed, Problem, Query, Width};
+use crate::scoring::Checked;
 use crate::simd::{self, TILE};
 use crate::softmax::Online;
 
 mod decode;
+mod scored;
 mod single;
 mod tiled;
 
@@ -76,13 +78,32 @@ const SIMD_REGISTERS: bool = simd::VECTOR;
 
 /// Runs causal attention on a checked problem, writing every output value.
 ///
+/// With a `scoring` (checked against this problem's sizes), every query
+/// goes through [`scored`], one at a time in row order; without, the plain
+/// paths below.
+///
 /// With `lse`, also writes each query row's log-sum-exp of its visible
 /// scores, `m + ln l` (`-inf` for a row that sees no key), in the order of
 /// the output rows (token-major, then head). Its length must be
 /// `q_len·heads` (checked by the caller); rows past its end get none.
 #[inline(always)]
-pub(crate) fn run<W: Width>(p: &Problem<'_, W>, out: &mut [f32], mut lse: Option<&mut [f32]>) {
+pub(crate) fn run<W: Width>(
+    p: &Problem<'_, W>,
+    out: &mut [f32],
+    mut lse: Option<&mut [f32]>,
+    scoring: Option<&Checked<'_>>,
+) {
     if nan_for_non_finite_scale(p.scale, out, lse.as_deref_mut()) {
+        return;
+    }
+    if let Some(scoring) = scoring {
+        for (q, kv) in p.queries(p.width.rows_mut(out)) {
+            let row = scoring.row(q.row, q.visible);
+            let state = scored::attend(q.q, q.out, q.visible, kv, p.scale, &row);
+            if let Some(slot) = lse.as_deref_mut().and_then(|l| l.get_mut(q.row)) {
+                *slot = state.log_sum_exp();
+            }
+        }
         return;
     }
     if !SIMD_REGISTERS {
@@ -159,6 +180,7 @@ pub(crate) fn run<W: Width>(p: &Problem<'_, W>, out: &mut [f32], mut lse: Option
 /// lengths by construction (`keys.len() == values.len() ≥ q_len`), so the
 /// checked problem is always built; if it ever were not, `out` would be NaN
 /// rather than silently stale.
+#[allow(clippy::too_many_arguments)]
 #[inline(always)]
 pub(crate) fn run_positions<const H: usize, const KVH: usize, const D: usize>(
     keys: &[[[f32; D]; KVH]],
@@ -168,6 +190,7 @@ pub(crate) fn run_positions<const H: usize, const KVH: usize, const D: usize>(
     q: &[[f32; D]],
     out: &mut [[f32; D]],
     lse: Option<&mut [f32]>,
+    scoring: Option<&Checked<'_>>,
 ) {
     let q_len = q.len() / H;
     let (k, v) = (keys.as_flattened(), values.as_flattened());
@@ -182,7 +205,7 @@ pub(crate) fn run_positions<const H: usize, const KVH: usize, const D: usize>(
         (q, k.as_flattened(), v.as_flattened()),
         out.len(),
     ) {
-        Ok(p) => run(&p.rotated(start), out, lse),
+        Ok(p) => run(&p.rotated(start), out, lse, scoring),
         Err(_) => out.fill(f32::NAN),
     }
 }
@@ -207,7 +230,7 @@ pub(crate) fn step<const H: usize, const KVH: usize, const D: usize, E: Element>
         && let (Some(k), Some(v)) = (E::as_f32_positions(keys), E::as_f32_positions(values))
     {
         let lse = lse.map(|l| &mut l[..]);
-        run_positions::<H, KVH, D>(k, v, start, scale, q, out, lse);
+        run_positions::<H, KVH, D>(k, v, start, scale, q, out, lse, None);
         return;
     }
     decode::step::<H, KVH, D, E>(keys, values, start, scale, q, out, lse);

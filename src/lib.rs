@@ -384,6 +384,8 @@ mod padded;
 #[cfg(feature = "rayon")]
 pub mod parallel;
 pub mod reference;
+mod scored;
+pub mod scoring;
 mod simd;
 mod softmax;
 #[cfg(feature = "proptest")]
@@ -398,6 +400,8 @@ pub use dynamic::{Shape, causal_attention_dyn};
 pub use element::{Element, bf16, f16};
 pub use error::{Buffer, Error};
 pub use padded::causal_attention_padded;
+pub use scored::causal_attention_scored;
+pub use scoring::Scoring;
 pub use simd::LANE_NAME;
 pub use softmax::softmax;
 

@@ -24,6 +24,13 @@ pub(crate) fn ln(x: f32) -> f32 {
     libm::logf(x)
 }
 
+/// `2^x` in f64 (libm `exp2`), for the standard ALiBi slopes (exact at
+/// integer `x`).
+#[inline]
+pub(crate) fn exp2_f64(x: f64) -> f64 {
+    libm::exp2(x)
+}
+
 /// Square root in f32, correctly rounded.
 #[inline]
 pub(crate) fn sqrt(x: f32) -> f32 {
@@ -32,7 +39,6 @@ pub(crate) fn sqrt(x: f32) -> f32 {
 
 /// Hyperbolic tangent in f64 (libm `tanh`, < 1 ULP), for the f64 oracle and
 /// the tests of the lane `tanh`.
-#[allow(dead_code)] // used by the scored reference
 #[inline]
 pub(crate) fn tanh_f64(x: f64) -> f64 {
     libm::tanh(x)
@@ -40,7 +46,6 @@ pub(crate) fn tanh_f64(x: f64) -> f64 {
 
 /// Hyperbolic tangent in f32 (libm `tanhf`, < 1 ULP); `tanh(±0) = ±0`,
 /// `tanh(±inf) = ±1`, `tanh(NaN)` is NaN.
-#[allow(dead_code)] // used by the scored reference
 #[inline]
 pub(crate) fn tanh(x: f32) -> f32 {
     libm::tanhf(x)

@@ -102,7 +102,7 @@ fn run_batch(
         // The checks passed for the whole batch, so no prefix's problem can
         // fail them.
         if let Ok(p) = seqs.problem(b, valid_lens, (q, k, v), out_valid.len()) {
-            kernel::run(&p, out_valid, None);
+            kernel::run(&p, out_valid, None, None);
         }
         out_pad.fill(0.0);
     }

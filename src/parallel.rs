@@ -142,14 +142,14 @@ pub fn causal_attention_dyn(
 pub(crate) fn run<W: Width + Sync>(p: &Problem<'_, W>, out: &mut [f32]) {
     let tile = p.token_len().saturating_mul(TILE_POSITIONS).max(1);
     if out.len() <= tile {
-        kernel::run(p, out, None);
+        kernel::run(p, out, None, None);
         return;
     }
     out.par_chunks_mut(tile)
         .enumerate()
         .for_each(|(index, out)| {
             let first = index.saturating_mul(TILE_POSITIONS);
-            kernel::run(&p.query_range(first, TILE_POSITIONS), out, None);
+            kernel::run(&p.query_range(first, TILE_POSITIONS), out, None, None);
         });
 }
 

@@ -25,12 +25,12 @@ use wide::{f32x8 as Lane, i32x8 as IntLane};
 use wide::{f32x16 as Lane, i32x16 as IntLane};
 
 mod exp;
+mod scoring;
 mod tanh;
 mod tile;
 #[cfg(target_feature = "avx512f")]
 mod transpose;
 
-#[allow(unused_imports)] // used by the scored kernel
 pub(crate) use tanh::tanh;
 pub(crate) use tile::{PerQuery, QueryTile, TILE, pack, pv_block, scores_across_queries};
 

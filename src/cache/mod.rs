@@ -28,6 +28,7 @@
 mod plain;
 mod ring;
 mod ring_buffer;
+mod scored;
 
 pub use plain::KvCache;
 pub use ring::RingKvCache;
@@ -210,6 +211,7 @@ impl<const CAP: usize, const KVH: usize, const D: usize, E: Element>
                 q.as_flattened(),
                 out.as_flattened_mut(),
                 lse,
+                None,
             );
             return;
         }

@@ -118,7 +118,7 @@ use crate::error::{Buffer, Error};
 /// ```
 pub struct KvCache<const CAP: usize, const KVH: usize, const D: usize, E: Element = f32> {
     /// Keys and values by position, and the scale.
-    kv: Pair<heapless::Vec<[[E; D]; KVH], CAP>>,
+    pub(super) kv: Pair<heapless::Vec<[[E; D]; KVH], CAP>>,
 }
 
 impl<const CAP: usize, const KVH: usize, const D: usize, E: Element> Default
@@ -528,7 +528,7 @@ impl<const CAP: usize, const KVH: usize, const D: usize, E: Element> KvCache<CAP
     }
 
     /// [`Error::CacheFull`] unless `n` more positions fit.
-    fn check_fits(&self, n: usize) -> Result<(), Error> {
+    pub(super) fn check_fits(&self, n: usize) -> Result<(), Error> {
         if n > CAP - self.len() {
             return Err(Error::CacheFull {
                 capacity: CAP,
@@ -543,7 +543,7 @@ impl<const CAP: usize, const KVH: usize, const D: usize, E: Element> KvCache<CAP
     /// [`check_fits`](Self::check_fits) passed. The one place the two lengths move, together: if the second
     /// append could fail (it cannot: same length, same capacity, checked),
     /// the first is undone, so `keys.len() == values.len()` always holds.
-    fn append(&mut self, k: &[[[f32; D]; KVH]], v: &[[[f32; D]; KVH]]) {
+    pub(super) fn append(&mut self, k: &[[[f32; D]; KVH]], v: &[[[f32; D]; KVH]]) {
         let len = self.len();
         let kv = &mut self.kv;
         for (k, v) in k.iter().zip(v) {

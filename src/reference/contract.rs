@@ -48,7 +48,7 @@ pub fn attention_mass_f64(
 
 /// `2⁻¹²⁶ / (4ε)`: per key, the mass that makes the contract's `4ε·mass`
 /// term at least `2⁻¹²⁶·|v|`, the most a flushed weight can move an output.
-const FLUSH: f64 = 1.0 / (1u128 << 105) as f64;
+pub(super) const FLUSH: f64 = 1.0 / (1u128 << 105) as f64;
 
 /// The unit roundoff of f32, `u = 2⁻²⁴` (half of `f32::EPSILON`).
 const U: f64 = 1.0 / (1u64 << 24) as f64;

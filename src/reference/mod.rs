@@ -35,6 +35,7 @@ use crate::{Shape, default_scale, math};
 mod contract;
 pub mod int8;
 mod rows;
+mod scored;
 
 use rows::{Sizes, for_each_row, for_each_sequence};
 
@@ -42,6 +43,7 @@ pub use contract::{
     ContractViolation, attention_mass_f64, check_contract, check_contract_with_mass,
     check_error_bound, error_bound, rounding_error_bound,
 };
+pub use scored::{attention_mass_scored_f64, causal_attention_scored, causal_attention_scored_f64};
 
 /// The arithmetic the reference runs in: f32 (the naive kernel) or f64 (the
 /// oracle). Private: not an extension point.
@@ -58,6 +60,7 @@ trait Real:
     const NEG_INFINITY: Self;
     fn from_f32(x: f32) -> Self;
     fn exp(self) -> Self;
+    fn tanh(self) -> Self;
 }
 
 impl Real for f32 {
@@ -70,6 +73,9 @@ impl Real for f32 {
     fn exp(self) -> Self {
         math::exp(self)
     }
+    fn tanh(self) -> Self {
+        math::tanh(self)
+    }
 }
 
 impl Real for f64 {
@@ -81,6 +87,9 @@ impl Real for f64 {
     }
     fn exp(self) -> Self {
         math::exp_f64(self)
+    }
+    fn tanh(self) -> Self {
+        math::tanh_f64(self)
     }
 }
 

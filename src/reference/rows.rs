@@ -106,9 +106,23 @@ impl<'a> Iterator for HeadRows<'a> {
 /// key/value head, in order) and its output row.
 pub(super) fn for_each_row<T>(
     s: &Sizes,
-    (q, k, v): (&[f32], &[f32], &[f32]),
+    qkv: (&[f32], &[f32], &[f32]),
     out: &mut [T],
     mut row: impl FnMut(&[f32], HeadRows<'_>, HeadRows<'_>, &mut [T]),
+) {
+    for_each_row_at(s, qkv, out, |_, _, q, keys, values, out| {
+        row(q, keys, values, out);
+    });
+}
+
+/// [`for_each_row`] that also passes each row's query position `i` (its
+/// index in the call, `0..q_len`) and head `h` first: `row(i, h, q, keys,
+/// values, out)`.
+pub(super) fn for_each_row_at<T>(
+    s: &Sizes,
+    (q, k, v): (&[f32], &[f32], &[f32]),
+    out: &mut [T],
+    mut row: impl FnMut(usize, usize, &[f32], HeadRows<'_>, HeadRows<'_>, &mut [T]),
 ) {
     let d = s.head_dim;
     let group = s.heads.checked_div(s.kv_heads).unwrap_or(1);
@@ -123,7 +137,7 @@ pub(super) fn for_each_row<T>(
             if let (Some(q_row), Some(out_row)) = (q_row, out_row) {
                 let keys = HeadRows::new(k, s.kv_heads, g, d, visible);
                 let values = HeadRows::new(v, s.kv_heads, g, d, visible);
-                row(q_row, keys, values, out_row);
+                row(i, h, q_row, keys, values, out_row);
             }
         }
     }

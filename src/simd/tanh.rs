@@ -61,7 +61,6 @@ const ODD: [f32; 5] = [
 
 /// `tanh(x)` lane by lane, every f32 accepted. See the module docs for the
 /// method, the cost and the bound.
-#[allow(dead_code)] // used by the scored kernel
 #[inline(always)]
 pub(crate) fn tanh(x: Lane) -> Lane {
     odd(x, |a| {

@@ -37,6 +37,10 @@
 //! 5. **Parallel calls** ([`parallel`], the crate's `rayon` feature): the
 //!    input read again as a problem of several tiles, through the three
 //!    `microattn::parallel` calls: the one-thread calls' results and bits.
+//! 6. **Scored calls** ([`scored`]): the input read again as a shape and a
+//!    `Scoring` (every setting, bad ones included), against the scored
+//!    reference and the f64 oracle, and a cache's scored steps against the
+//!    runtime call, bit for bit.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -46,6 +50,8 @@ use microattn::{Error, KvCache, Shape, causal_attention_dyn, causal_attention_pa
 
 #[path = "attention/parallel.rs"]
 mod parallel;
+#[path = "attention/scored.rs"]
+mod scored;
 #[path = "common/same_bits.rs"]
 mod same_bits;
 
@@ -168,6 +174,7 @@ fuzz_target!(|data: &[u8]| {
     let vb = cut(&v, kv_seq, seqs, batch);
     check_padded(&shape, batch, &valid_lens, (qb, kb, vb), out_len, mode);
     parallel::check(data);
+    scored::check(data);
 });
 
 const POISON: f32 = f32::from_bits(0x7fc0_dead);

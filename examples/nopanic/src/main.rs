@@ -1,8 +1,8 @@
 //! Link-time proof that no public kernel of microattn can panic.
 //!
 //! `_start` calls every public kernel (fixed-size, runtime-length, padded
-//! batch, the KV caches storing `f32`, `f16` and `bf16`, the integer path
-//! and the references) at concrete
+//! batch, the KV caches storing `f32`, `f16` and `bf16`, the integer path,
+//! the scored calls and the references) at concrete
 //! sizes. Inputs and lengths pass through [`black_box`], so the optimiser
 //! cannot see their values and must keep every path that some input could
 //! take, error paths included. The
@@ -22,6 +22,7 @@ use microattn::{Shape, reference};
 
 mod caches;
 mod int8;
+mod scored;
 
 const N: usize = 24;
 const D: usize = 12;
@@ -213,6 +214,7 @@ pub extern "C" fn _start() -> ! {
     padded();
     caches::all();
     int8::all();
+    scored::all();
     deliberate_panic();
     loop {
         core::hint::spin_loop();

@@ -1,0 +1,111 @@
+//! A plain `f32` [`KvCache`]'s scored calls: prefill and decode steps with a
+//! [`Scoring`], one path for both (the kernel's scored one-query path), so
+//! a prompt then steps gives the bits of one prefill.
+
+use super::plain::KvCache;
+use crate::check::{self, assert_heads};
+use crate::error::Error;
+use crate::kernel;
+use crate::scoring::Scoring;
+
+impl<const CAP: usize, const KVH: usize, const D: usize> KvCache<CAP, KVH, D, f32> {
+    /// [`prefill`](Self::prefill) with the scores changed as `scoring`
+    /// says. Its buffers cover every position the queries see: a key mask
+    /// or key bias has `len + n` entries (the positions held, then the
+    /// new ones), a score bias `n × (len + n)` values (or one such plane per
+    /// head); query `t` sits at position `len + t` (ALiBi's `i`).
+    ///
+    /// # Errors
+    /// As [`prefill`](Self::prefill), then [`Scoring::check`]; on error
+    /// nothing is written (cache, `out`, `lse` unchanged).
+    ///
+    /// ```
+    /// use microattn::{KvCache, Scoring};
+    /// let (q, k, v) = ([[[1.0f32]; 1]; 2], [[[1.0f32]; 1]; 2], [[[2.0f32]; 1], [[4.0]; 1]]);
+    /// let sinks = [0.0f32];
+    /// let mut out = [[[0.0f32; 1]; 1]; 2];
+    /// let mut cache = KvCache::<4, 1, 1>::new();
+    /// cache.prefill_scored(&q, &k, &v, &Scoring::new().sinks(&sinks), &mut out, None)?;
+    /// // Position 0: e^1·2 / (e^0 + e^1).
+    /// let e = 1f32.exp();
+    /// assert!((out[0][0][0] - 2.0 * e / (1.0 + e)).abs() < 1e-6);
+    /// # Ok::<(), microattn::Error>(())
+    /// ```
+    #[inline]
+    pub fn prefill_scored<const H: usize>(
+        &mut self,
+        q: &[[[f32; D]; H]],
+        k: &[[[f32; D]; KVH]],
+        v: &[[[f32; D]; KVH]],
+        scoring: &Scoring<'_>,
+        out: &mut [[[f32; D]; H]],
+        lse: Option<&mut [[f32; H]]>,
+    ) -> Result<(), Error> {
+        const { assert_heads::<CAP, H, KVH, D>() };
+        let n = q.len();
+        check::prefill::<H, KVH, D>(
+            n,
+            [k.len(), v.len(), out.len()],
+            lse.as_ref().map(|l| l.len()),
+        )?;
+        self.check_fits(n)?;
+        let scoring = scoring.checked(n, self.len() + n, H)?;
+        self.append(k, v);
+        let (keys, values) = (&self.kv.keys[..], &self.kv.values[..]);
+        kernel::run_positions::<H, KVH, D>(
+            keys,
+            values,
+            0,
+            self.kv.scale::<D>(),
+            q.as_flattened(),
+            out.as_flattened_mut(),
+            lse.map(<[[f32; H]]>::as_flattened_mut),
+            Some(&scoring),
+        );
+        Ok(())
+    }
+
+    /// [`step`](Self::step) with the scores changed as `scoring` says:
+    /// appends position `len`, then runs its queries over positions
+    /// `0..=len` (a key mask or key bias has `len + 1` entries, a score
+    /// bias `len + 1` values or one row per head). Bit for bit the last row
+    /// of a [`prefill_scored`](Self::prefill_scored) of every position with
+    /// the same scoring of those positions.
+    ///
+    /// # Errors
+    /// [`Error::CacheFull`] if the cache is full, then [`Scoring::check`]'s
+    /// errors; on error nothing is written (cache, `out`, `lse` unchanged).
+    ///
+    /// ```
+    /// use microattn::{KvCache, Scoring};
+    /// let mut cache = KvCache::<4, 1, 1>::new();
+    /// let mut out = [[0.0f32; 1]; 1];
+    /// cache.step_scored(&[[1.0]], &[[1.0]], &[[2.0]], &Scoring::new(), &mut out, None)?;
+    /// // The second position's own key is masked: it sees only position 0.
+    /// let mask = [true, false];
+    /// let scoring = Scoring::new().key_mask(&mask);
+    /// cache.step_scored(&[[1.0]], &[[1.0]], &[[8.0]], &scoring, &mut out, None)?;
+    /// assert_eq!(out, [[2.0]]);
+    /// # Ok::<(), microattn::Error>(())
+    /// ```
+    #[inline]
+    pub fn step_scored<const H: usize>(
+        &mut self,
+        q: &[[f32; D]; H],
+        k: &[[f32; D]; KVH],
+        v: &[[f32; D]; KVH],
+        scoring: &Scoring<'_>,
+        out: &mut [[f32; D]; H],
+        lse: Option<&mut [f32; H]>,
+    ) -> Result<(), Error> {
+        let lse = lse.map(core::slice::from_mut);
+        self.prefill_scored(
+            core::slice::from_ref(q),
+            core::slice::from_ref(k),
+            core::slice::from_ref(v),
+            scoring,
+            core::slice::from_mut(out),
+            lse,
+        )
+    }
+}
