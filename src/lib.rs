@@ -384,6 +384,7 @@ mod padded;
 #[cfg(feature = "rayon")]
 pub mod parallel;
 pub mod reference;
+pub mod rope;
 mod scored;
 pub mod scoring;
 mod simd;

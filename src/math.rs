@@ -50,3 +50,21 @@ pub(crate) fn tanh_f64(x: f64) -> f64 {
 pub(crate) fn tanh(x: f32) -> f32 {
     libm::tanhf(x)
 }
+
+/// `sin x` in f64 (libm `sin`, < 1 ULP), for the RoPE reference.
+#[inline]
+pub(crate) fn sin_f64(x: f64) -> f64 {
+    libm::sin(x)
+}
+
+/// `cos x` in f64 (libm `cos`, < 1 ULP), for the RoPE reference.
+#[inline]
+pub(crate) fn cos_f64(x: f64) -> f64 {
+    libm::cos(x)
+}
+
+/// `x^y` in f64 (libm `pow`, < 1 ULP), for the RoPE reference.
+#[inline]
+pub(crate) fn pow_f64(x: f64, y: f64) -> f64 {
+    libm::pow(x, y)
+}

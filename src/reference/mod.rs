@@ -34,6 +34,7 @@ use crate::{Shape, default_scale, math};
 
 mod contract;
 pub mod int8;
+mod rope;
 mod rows;
 mod scored;
 
@@ -43,6 +44,7 @@ pub use contract::{
     ContractViolation, attention_mass_f64, check_contract, check_contract_with_mass,
     check_error_bound, error_bound, rounding_error_bound,
 };
+pub use rope::{rope_cos_sin_f64, rope_rotate_f64};
 pub use scored::{attention_mass_scored_f64, causal_attention_scored, causal_attention_scored_f64};
 
 /// The arithmetic the reference runs in: f32 (the naive kernel) or f64 (the

@@ -41,6 +41,8 @@
 //!    `Scoring` (every setting, bad ones included), against the scored
 //!    reference and the f64 oracle, and a cache's scored steps against the
 //!    runtime call, bit for bit.
+//! 7. **RoPE** ([`rope`]): the input read again as a table, a run of
+//!    positions and its rows, against `reference::rope_rotate_f64`.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -50,6 +52,8 @@ use microattn::{Error, KvCache, Shape, causal_attention_dyn, causal_attention_pa
 
 #[path = "attention/parallel.rs"]
 mod parallel;
+#[path = "attention/rope.rs"]
+mod rope;
 #[path = "attention/scored.rs"]
 mod scored;
 #[path = "common/same_bits.rs"]
@@ -175,6 +179,7 @@ fuzz_target!(|data: &[u8]| {
     check_padded(&shape, batch, &valid_lens, (qb, kb, vb), out_len, mode);
     parallel::check(data);
     scored::check(data);
+    rope::check(data);
 });
 
 const POISON: f32 = f32::from_bits(0x7fc0_dead);

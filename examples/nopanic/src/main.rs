@@ -22,6 +22,7 @@ use microattn::{Shape, reference};
 
 mod caches;
 mod int8;
+mod rope;
 mod scored;
 
 const N: usize = 24;
@@ -214,6 +215,7 @@ pub extern "C" fn _start() -> ! {
     padded();
     caches::all();
     int8::all();
+    rope::all();
     scored::all();
     deliberate_panic();
     loop {
