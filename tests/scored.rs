@@ -249,6 +249,17 @@ fn cache_case<const N: usize, const H: usize, const KVH: usize, const D: usize>(
             "step {}",
             t
         );
+        // Attending again without appending: the same bits.
+        let mut again = [[f32::NAN; D]; H];
+        steps
+            .attend_scored(&q[t], &cut.scoring(), &mut again, None)
+            .unwrap();
+        prop_assert_eq!(
+            bits(again.as_flattened()),
+            bits(row.as_flattened()),
+            "attend {}",
+            t
+        );
     }
     Ok(())
 }
@@ -467,4 +478,24 @@ fn standard_alibi_slopes() {
     assert_eq!(twelve, want);
     let mut none: [f32; 0] = [];
     alibi_slopes(&mut none);
+}
+
+/// An empty cache attends to nothing: exactly 0, and a log-sum-exp of
+/// `-inf`, or the sink logit itself with sinks.
+#[test]
+fn an_empty_cache_gives_zero_and_the_sink() {
+    let cache = KvCache::<4, 1, 2>::new();
+    let sinks = [0.75f32, -2.0];
+    let mut out = [[f32::NAN; 2]; 2];
+    let mut lse = [f32::NAN; 2];
+    let scoring = Scoring::new().sinks(&sinks);
+    cache
+        .attend_scored(&[[1.0; 2]; 2], &scoring, &mut out, Some(&mut lse))
+        .unwrap();
+    assert_eq!(bits(out.as_flattened()), bits(&[0.0; 4]));
+    assert_eq!(lse, sinks);
+    cache
+        .attend_scored(&[[1.0; 2]; 2], &Scoring::new(), &mut out, Some(&mut lse))
+        .unwrap();
+    assert_eq!(lse, [f32::NEG_INFINITY; 2]);
 }

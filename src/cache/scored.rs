@@ -108,4 +108,61 @@ impl<const CAP: usize, const KVH: usize, const D: usize> KvCache<CAP, KVH, D, f3
             lse,
         )
     }
+    /// [`attend`](Self::attend) with the scores changed as `scoring` says:
+    /// one position's queries over every cached position `0..len`, as if
+    /// they sat at position `len − 1` (ALiBi's `i`), without appending. A
+    /// key mask or key bias has `len` entries, a score bias `len` values or
+    /// one row per head. [`step_scored`](Self::step_scored) is
+    /// [`push`](Self::push) then this. An empty cache gives exactly 0 (and
+    /// log-sum-exp `-inf`, or the sink logit with sinks).
+    ///
+    /// # Errors
+    /// [`Scoring::check`]'s errors for one query over `len` keys; on error
+    /// nothing is written.
+    ///
+    /// ```
+    /// use microattn::{KvCache, Scoring};
+    /// let mut cache = KvCache::<4, 1, 1>::new();
+    /// cache.extend(&[[[1.0]], [[1.0]]], &[[[2.0]], [[4.0]]])?;
+    /// let mut out = [[0.0f32; 1]; 1];
+    /// let slopes = [1.0f32];
+    /// cache.attend_scored(&[[0.0]], &Scoring::new().alibi(&slopes), &mut out, None)?;
+    /// // Scores 0 − 1 and 0: weights e^-1 and 1 over the two values.
+    /// let e = (-1f32).exp();
+    /// assert!((out[0][0] - (2.0 * e + 4.0) / (e + 1.0)).abs() < 1e-6);
+    /// # Ok::<(), microattn::Error>(())
+    /// ```
+    #[inline]
+    pub fn attend_scored<const H: usize>(
+        &self,
+        q: &[[f32; D]; H],
+        scoring: &Scoring<'_>,
+        out: &mut [[f32; D]; H],
+        lse: Option<&mut [f32; H]>,
+    ) -> Result<(), Error> {
+        const { assert_heads::<CAP, H, KVH, D>() };
+        let len = self.len();
+        let scoring = scoring.checked(1, len, H)?;
+        if len == 0 {
+            out.as_flattened_mut().fill(0.0);
+            if let Some(lse) = lse {
+                for (h, l) in lse.iter_mut().enumerate() {
+                    *l = scoring.row(h, 0).sink.unwrap_or(f32::NEG_INFINITY);
+                }
+            }
+            return Ok(());
+        }
+        let (keys, values) = (&self.kv.keys[..], &self.kv.values[..]);
+        kernel::run_positions::<H, KVH, D>(
+            keys,
+            values,
+            0,
+            self.kv.scale::<D>(),
+            q,
+            out,
+            lse.map(|l| &mut l[..]),
+            Some(&scoring),
+        );
+        Ok(())
+    }
 }

@@ -1,6 +1,6 @@
 //! The scored calls' part of the proof: `causal_attention_scored`, its
 //! references, `Scoring::check`, `alibi_slopes` and a cache's
-//! `prefill_scored` / `step_scored`, with every setting on, buffer lengths
+//! `prefill_scored` / `step_scored` / `attend_scored`, with every setting on, buffer lengths
 //! and parameters the optimiser cannot see (so wrong lengths, NaN slopes
 //! and bad caps are paths it must keep).
 
@@ -91,6 +91,10 @@ fn cache<'a>(scoring: &impl Fn(usize, usize) -> Scoring<'a>) {
             Some(&mut lse1),
         ));
     }
+    let len = cache.len();
+    let _ = black_box(cache.attend_scored(&q1, &scoring(len, 1), &mut row, Some(&mut lse1)));
+    let empty = KvCache::<CAP, KVH, D>::new();
+    let _ = black_box(empty.attend_scored(&q1, &scoring(0, 1), &mut row, Some(&mut lse1)));
     black_box((&out, &row, &lse, &lse1));
 }
 
