@@ -26,6 +26,9 @@
 //! at `N1024_D64_H1` and `N256_D64_H8`; the summary adds the speed-up of
 //! all threads over the plain call.
 //!
+//! The groups `scored/N256_D64_H8` and `scored_step/L2048_D64_H8` time
+//! each `Scoring` setting against the plain call (`attention/scored.rs`).
+//!
 //! ```text
 //! cargo bench --bench attention                          # default target: SSE2 lanes
 //! RUSTFLAGS="-C target-cpu=x86-64-v3" CARGO_TARGET_DIR=target/v3 \
@@ -34,6 +37,8 @@
 //! cargo bench --features rayon --bench attention -- parallel   # one thread vs all cores
 //! ```
 
+#[path = "attention/scored.rs"]
+mod scored;
 mod support;
 
 use std::fmt::Debug;
@@ -385,9 +390,11 @@ fn main() {
     bench_multi::<64, 4, 16>(&mut c);
     #[cfg(feature = "rayon")]
     bench_parallel(&mut c);
+    scored::bench(&mut c);
 
     c.final_summary();
     summary(started);
     #[cfg(feature = "rayon")]
     parallel_summary(started);
+    scored::summary(started);
 }
