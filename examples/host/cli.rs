@@ -10,8 +10,11 @@ pub const USAGE: &str = "\
 Causal scaled dot-product attention with microattn.
 
 USAGE:
-  host                      the demo sentence (heatmap of the weights), then
-                            timings of the fast kernel against the reference
+  host                      the demo sentence (heatmap of the weights, then
+                            the same beside the weights with ALiBi, and the
+                            scored kernel checked against the f64 oracle),
+                            then timings of the fast kernel against the
+                            reference
   host --decode [--kv E]    the demo sentence token by token through a KV
                             cache: each step's attention weights; then a
                             decode run of KvCache<2048, 8, 64, E> against
@@ -36,7 +39,8 @@ Exit status: 0 done, 2 bad arguments or files, 1 any other failure.
 /// The mode chosen by the arguments.
 #[derive(Debug)]
 pub enum Command {
-    /// No arguments: the demo sentence, then the timings.
+    /// No arguments: the demo sentence, plain and with ALiBi, then the
+    /// timings.
     Demo,
     /// `--decode [--kv E]`: the sentence token by token through a KV cache
     /// storing `E`.

@@ -1,8 +1,9 @@
-//! The host example of `microattn`: a demo on a real sentence, a timing of
-//! the fast kernel against the textbook reference, and a `.npy` front end.
+//! The host example of `microattn`: a demo on a real sentence (plain and
+//! with ALiBi), a timing of the fast kernel against the textbook reference,
+//! and a `.npy` front end.
 //!
 //! ```text
-//! cargo run --release --example host                          # demo, then timings
+//! cargo run --release --example host                          # demo, ALiBi, then timings
 //! cargo run --release --example host -- --decode              # token by token, KV cache
 //! cargo run --release --example host -- --decode --kv f16     # the same, 16-bit cache
 //! cargo run --release --example host -- --write-sample DIR    # q/k/v .npy files to try
@@ -13,6 +14,7 @@
 //! Every failure is one `error: …` line on stderr and a non-zero exit status
 //! (2 for bad arguments or files), never a panic.
 
+mod alibi;
 mod cli;
 mod decode;
 mod demo;
@@ -49,6 +51,7 @@ fn run() -> Result<(), Failure> {
     match command {
         Command::Demo => {
             demo::run(&mut out).map_err(Failure::output)?;
+            alibi::run(&mut out)?;
             timing::run(&mut out)
         }
         Command::Decode(kv) => decode::run(kv, &mut out),

@@ -1,8 +1,11 @@
 //! The check of a fast output against the reference: the crate's accuracy
 //! contract against the f64 oracle, and the plain distances for display.
 
-use microattn::Shape;
-use microattn::reference::{causal_attention_f64, check_contract};
+use microattn::reference::{
+    attention_mass_scored_f64, causal_attention_f64, causal_attention_scored_f64, check_contract,
+    check_contract_with_mass,
+};
+use microattn::{Scoring, Shape};
 
 use crate::failure::Failure;
 
@@ -32,6 +35,35 @@ pub fn contract(
     check_contract(fast, naive, &oracle).map_err(|broken| {
         Failure::check(format!("fast kernel against the f64 oracle: {broken}"))
     })?;
+    Ok(Agreement {
+        vs_naive: max_abs_diff(fast, naive.iter().map(|&x| f64::from(x))),
+        vs_oracle: max_abs_diff(fast, oracle.iter().copied()),
+    })
+}
+
+/// [`contract`] for a scored call: holds `fast` to
+/// `microattn::reference::check_contract_with_mass` against
+/// `reference::causal_attention_scored_f64` and its magnitudes
+/// (`reference::attention_mass_scored_f64`), given the naive f32 output
+/// (`reference::causal_attention_scored`); `what` names the output in a
+/// failure's message.
+///
+/// # Errors
+/// As [`contract`].
+pub fn scored_contract(
+    what: &str,
+    (shape, scoring): (&Shape, &Scoring<'_>),
+    (q, k, v): (&[f32], &[f32], &[f32]),
+    fast: &[f32],
+    naive: &[f32],
+) -> Result<Agreement, Failure> {
+    let mut oracle = vec![0.0f64; fast.len()];
+    let mut mass = vec![0.0f64; fast.len()];
+    causal_attention_scored_f64(shape, scoring, q, k, v, &mut oracle)
+        .and_then(|()| attention_mass_scored_f64(shape, scoring, q, k, v, &mut mass))
+        .map_err(Failure::rejected)?;
+    check_contract_with_mass(fast, naive, &oracle, &mass)
+        .map_err(|broken| Failure::check(format!("{what} against the f64 oracle: {broken}")))?;
     Ok(Agreement {
         vs_naive: max_abs_diff(fast, naive.iter().map(|&x| f64::from(x))),
         vs_oracle: max_abs_diff(fast, oracle.iter().copied()),
