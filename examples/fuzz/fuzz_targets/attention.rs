@@ -54,10 +54,10 @@ use microattn::{Error, KvCache, Shape, causal_attention_dyn, causal_attention_pa
 mod parallel;
 #[path = "attention/rope.rs"]
 mod rope;
-#[path = "attention/scored.rs"]
-mod scored;
 #[path = "common/same_bits.rs"]
 mod same_bits;
+#[path = "attention/scored.rs"]
+mod scored;
 
 /// Reads the input a piece at a time; past its end, zeros.
 struct Bytes<'a>(&'a [u8]);

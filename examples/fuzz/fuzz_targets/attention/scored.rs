@@ -40,7 +40,13 @@ struct Owned {
 }
 
 impl Owned {
-    fn read(bytes: &mut Bytes<'_>, q_len: usize, kv_len: usize, heads: usize, mode: Values) -> Self {
+    fn read(
+        bytes: &mut Bytes<'_>,
+        q_len: usize,
+        kv_len: usize,
+        heads: usize,
+        mode: Values,
+    ) -> Self {
         let on = bytes.u8();
         let mut o = Owned::default();
         if on & 1 != 0 {
@@ -147,7 +153,8 @@ pub fn check(data: &[u8]) {
     // Slopes, sinks and caps of raw bits can overflow an f32 bias to −∞
     // (a mask) where the f64 oracle's stays finite: the contract is for
     // ordinary parameters.
-    let ordinary = |x: &Option<Vec<f32>>| x.as_ref().is_none_or(|x| x.iter().all(|v| v.abs() <= 8.0));
+    let ordinary =
+        |x: &Option<Vec<f32>>| x.as_ref().is_none_or(|x| x.iter().all(|v| v.abs() <= 8.0));
     let ordinary = ordinary(&owned.slopes)
         && ordinary(&owned.sinks)
         && owned.cap.is_none_or(|c| c.abs() <= 8.0);
@@ -193,7 +200,10 @@ fn steps<const N: usize, const H: usize, const KVH: usize, const D: usize>(
         let cut = Owned {
             mask: owned.mask.as_ref().map(|m| m[..=t].to_vec()),
             key_bias: owned.key_bias.as_ref().map(|b| b[..=t].to_vec()),
-            score_bias: owned.score_bias.as_ref().map(|b| b[t * N..=t * N + t].to_vec()),
+            score_bias: owned
+                .score_bias
+                .as_ref()
+                .map(|b| b[t * N..=t * N + t].to_vec()),
             slopes: owned.slopes.clone(),
             cap: owned.cap,
             sinks: owned.sinks.clone(),
