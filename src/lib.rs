@@ -34,7 +34,8 @@
 //! - Incremental decoding in fixed memory: [`KvCache`] (capacity `CAP`,
 //!   prefill of a prompt, decode steps, bit-identical to one causal pass over
 //!   the same tokens) and [`RingKvCache`] (sliding window of the last
-//!   `WINDOW` positions), both without heap (sizes under [`KvCache`]'s
+//!   `WINDOW` positions, optionally keeping the first few as attention
+//!   sinks), both without heap (sizes under [`KvCache`]'s
 //!   [Memory](KvCache#memory)), storing `f32` or, at half the bytes,
 //!   [`f16`](struct@f16) or [`bf16`](struct@bf16) ([`Element`]; see
 //!   [Storage element](KvCache#storage-element)).

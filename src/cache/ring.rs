@@ -50,6 +50,30 @@ use crate::error::{Buffer, Error};
 /// the promises of [`KvCache`](crate::KvCache#storage-element)'s 16-bit
 /// storage (the bits of an `f32` ring holding the rounded values).
 ///
+/// # Attention sinks
+/// With `SINKS > 0` (StreamingLLM's attention sinks), the ring keeps the
+/// first `SINKS` positions pushed for good and slides over the others: once
+/// full it holds positions `0..SINKS` and the last `WINDOW − SINKS`, and a
+/// query sees those, the sinks first (the logical order, in which
+/// [`keys`](Self::keys), the weights and the kernel read them). Outputs are
+/// bit-identical to a [`KvCache`](crate::KvCache) holding just those
+/// positions in that order. The storage stays `WINDOW` positions; each push
+/// past the window moves the `SINKS` pinned positions one slot on (`SINKS`
+/// copies), so that the logical order stays one rotation of the storage.
+/// `SINKS ≥ WINDOW` is a compile-time error.
+///
+/// ```
+/// use microattn::RingKvCache;
+/// // 4 positions: position 0 pinned, then the last 3.
+/// let mut ring = RingKvCache::<4, 1, 1, f32, 1>::new();
+/// for x in 0..7 {
+///     ring.push(&[[x as f32]], &[[x as f32]]);
+/// }
+/// let (older, newer) = ring.keys();
+/// let held: Vec<f32> = older.iter().chain(newer).map(|p| p[0][0]).collect();
+/// assert_eq!(held, [0.0, 4.0, 5.0, 6.0]);
+/// ```
+///
 /// # Memory
 /// `2·WINDOW·KVH·D·size_of::<E>()` bytes of keys and values plus 40 bytes of bookkeeping
 /// on a 64-bit target (a length and a write index per array, and the scale;
@@ -72,14 +96,20 @@ use crate::error::{Buffer, Error};
 /// assert_eq!(out, [[25.0]]);
 /// assert_eq!(ring.values(), (&[[[20.0]]][..], &[[[30.0]]][..]));
 /// ```
-pub struct RingKvCache<const WINDOW: usize, const KVH: usize, const D: usize, E: Element = f32> {
+pub struct RingKvCache<
+    const WINDOW: usize,
+    const KVH: usize,
+    const D: usize,
+    E: Element = f32,
+    const SINKS: usize = 0,
+> {
     /// Keys and values (written in lock-step: the same write index), and
     /// the scale.
     kv: Pair<Ring<WINDOW, KVH, D, E>>,
 }
 
-impl<const WINDOW: usize, const KVH: usize, const D: usize, E: Element> Default
-    for RingKvCache<WINDOW, KVH, D, E>
+impl<const WINDOW: usize, const KVH: usize, const D: usize, E: Element, const SINKS: usize> Default
+    for RingKvCache<WINDOW, KVH, D, E, SINKS>
 {
     #[inline]
     fn default() -> Self {
@@ -87,14 +117,15 @@ impl<const WINDOW: usize, const KVH: usize, const D: usize, E: Element> Default
     }
 }
 
-impl<const WINDOW: usize, const KVH: usize, const D: usize, E: Element> core::fmt::Debug
-    for RingKvCache<WINDOW, KVH, D, E>
+impl<const WINDOW: usize, const KVH: usize, const D: usize, E: Element, const SINKS: usize>
+    core::fmt::Debug for RingKvCache<WINDOW, KVH, D, E, SINKS>
 {
     /// The shape and fill level (not the contents).
     #[inline]
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("RingKvCache")
             .field("window", &WINDOW)
+            .field("sinks", &SINKS)
             .field("kv_heads", &KVH)
             .field("head_dim", &D)
             .field("element", &E::NAME)
@@ -104,8 +135,8 @@ impl<const WINDOW: usize, const KVH: usize, const D: usize, E: Element> core::fm
     }
 }
 
-impl<const WINDOW: usize, const KVH: usize, const D: usize, E: Element>
-    RingKvCache<WINDOW, KVH, D, E>
+impl<const WINDOW: usize, const KVH: usize, const D: usize, E: Element, const SINKS: usize>
+    RingKvCache<WINDOW, KVH, D, E, SINKS>
 {
     /// An empty ring with scale `1/√D`, its storage zero-filled (a `const
     /// fn`: in a `static` the zeros are part of the image, not code).
@@ -125,6 +156,10 @@ impl<const WINDOW: usize, const KVH: usize, const D: usize, E: Element>
     pub const fn new() -> Self {
         const {
             assert!(WINDOW > 0, "sliding window WINDOW must be at least 1");
+            assert!(
+                SINKS < WINDOW,
+                "attention sinks SINKS must leave room in the WINDOW"
+            );
             crate::check::assert_heads::<WINDOW, KVH, KVH, D>();
         };
         RingKvCache {
@@ -213,11 +248,11 @@ impl<const WINDOW: usize, const KVH: usize, const D: usize, E: Element>
     }
 
     /// Appends one position; when the ring is full the oldest position is
-    /// dropped. Cannot fail.
+    /// dropped (the oldest after the `SINKS` pinned ones). Cannot fail.
     #[inline]
     pub fn push(&mut self, k: &[[f32; D]; KVH], v: &[[f32; D]; KVH]) {
-        self.kv.keys.write(narrow(k));
-        self.kv.values.write(narrow(v));
+        self.kv.keys.write(narrow(k), SINKS);
+        self.kv.values.write(narrow(v), SINKS);
     }
 
     /// Appends positions in order, as that many [`push`](Self::push)es (of a

@@ -34,8 +34,26 @@ impl<const W: usize, const KVH: usize, const D: usize, E: Element> Ring<W, KVH, 
         self.len
     }
 
-    /// Stores `x` as the newest position, dropping the oldest when full.
-    pub(crate) fn write(&mut self, x: [[E; D]; KVH]) {
+    /// Stores `x` as the newest position, dropping the oldest when full;
+    /// with `pinned > 0` (and `< W`), the oldest `pinned` positions are
+    /// kept and the oldest of the others is dropped instead.
+    ///
+    /// Once full, the logical order starts at `next`: `pinned` positions,
+    /// then the others oldest first. Keeping it contiguous costs `pinned`
+    /// copies: the pinned run moves one slot on, over the position dropped,
+    /// and the new one takes the slot it left, which is `next` as without
+    /// pinning; the logical order then starts one slot on, at the new
+    /// `next`.
+    pub(crate) fn write(&mut self, x: [[E; D]; KVH], pinned: usize) {
+        if self.len == W && pinned > 0 && pinned < W {
+            let wrap = |i: usize| if i >= W { i - W } else { i };
+            for i in (0..pinned).rev() {
+                let from = self.buf.get(wrap(self.next + i)).copied();
+                if let (Some(from), Some(to)) = (from, self.buf.get_mut(wrap(self.next + i + 1))) {
+                    *to = from;
+                }
+            }
+        }
         if let Some(slot) = self.buf.get_mut(self.next) {
             *slot = x;
         }

@@ -41,6 +41,10 @@
 //!    rounded (NaN stays NaN, past `f16`'s range `±∞`). Then the input is
 //!    read again as operations on a wider shape (`D = 17`, 40 positions, a
 //!    ring of 35) for the 16-bit caches and their twins alone.
+//! 7. **Attention sinks** ([`sinks`]): the input read again as positions
+//!    pushed into a ring with two sinks, each step against a `KvCache` of
+//!    the positions it should hold: those positions, bit for bit, and the
+//!    plain cache's outputs, weights and log-sum-exps.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -50,6 +54,8 @@ use microattn::{
 
 #[path = "common/same_bits.rs"]
 mod same_bits;
+#[path = "cache/sinks.rs"]
+mod sinks;
 #[path = "cache/storage.rs"]
 mod storage;
 
@@ -636,6 +642,7 @@ fuzz_target!(|data: &[u8]| {
         check_ring(&ring, &rm);
     }
     storage::wide(data);
+    sinks::check(data);
 });
 
 type Batch<'a> = (&'a [Qry], &'a [Tok], &'a [Tok]);

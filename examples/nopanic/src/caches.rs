@@ -1,7 +1,7 @@
 //! The caches' part of the proof: every public method of `KvCache<.., E>`
-//! and `RingKvCache<.., E>` for `E` = `f32`, `f16` and `bf16` (for the
-//! 16-bit ones the rounding on append and the widening where the kernel
-//! loads), and the public conversions of [`Element`], with lengths and
+//! and `RingKvCache<.., E, SINKS>` for `E` = `f32`, `f16` and `bf16` (for
+//! the 16-bit ones the rounding on append and the widening where the kernel
+//! loads; the ring also with two attention sinks), and the public conversions of [`Element`], with lengths and
 //! values the optimiser cannot see, including appends past the capacity
 //! (`CacheFull`) and mismatched batches.
 //!
@@ -20,9 +20,11 @@ pub fn all() {
     plain::<f32>();
     plain::<f16>();
     plain::<bf16>();
-    ring::<f32>();
-    ring::<f16>();
-    ring::<bf16>();
+    ring::<f32, 0>();
+    ring::<f16, 0>();
+    ring::<bf16, 0>();
+    ring::<f32, 2>();
+    ring::<f16, 2>();
     conversions::<f32>();
     conversions::<f16>();
     conversions::<bf16>();
@@ -96,9 +98,9 @@ fn plain<E: Element>() {
     black_box((&out1, &lse1, scaled.scale(), &scaled));
 }
 
-/// Every public method of `RingKvCache<WINDOW, KVH, D, E>`.
+/// Every public method of `RingKvCache<WINDOW, KVH, D, E, S>`.
 #[inline(never)]
-fn ring<E: Element>() {
+fn ring<E: Element, const S: usize>() {
     let (q, k, v) = (heads::<H>(&Q), heads::<KVH>(&K), heads::<KVH>(&V));
     let (q1, k1, v1) = (token::<H>(&Q, 1), token::<KVH>(&K, 2), token::<KVH>(&V, 3));
     let mut out = [[[0.0f32; D]; H]; N];
@@ -108,7 +110,7 @@ fn ring<E: Element>() {
     let n = opaque(5);
     let m = opaque(CAP);
 
-    let mut ring = black_box(RingKvCache::<WINDOW, KVH, D, E>::new());
+    let mut ring = black_box(RingKvCache::<WINDOW, KVH, D, E, S>::new());
     let _ = black_box(ring.prefill(
         part(&q, n),
         part(&k, n),
@@ -138,7 +140,7 @@ fn ring<E: Element>() {
     black_box((widened(older.get(opaque(1))), widened(newer.get(opaque(0)))));
     ring.clear();
     black_box(&ring);
-    let mut ring_scaled = black_box(RingKvCache::<WINDOW, KVH, D, E>::with_scale(opaque(0.3)));
+    let mut ring_scaled = black_box(RingKvCache::<WINDOW, KVH, D, E, S>::with_scale(opaque(0.3)));
     ring_scaled.push(&k1, &v1);
     ring_scaled.attend(&q1, &mut out1, None, Some(&mut lse1));
     black_box((&out1, &lse1, ring_scaled.scale()));
