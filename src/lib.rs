@@ -42,8 +42,10 @@
 //! - Alignment: with fewer queries than keys, the queries are the last
 //!   positions (bottom-right, stated once in [`Shape`]); a cache's prefill
 //!   and decode steps place their queries by the same rule.
-//! - Scored attention: [`causal_attention_scored`] and a [`KvCache`]'s
-//!   `prefill_scored` / `step_scored` take a [`Scoring`]: a per-key mask, a
+//! - Scored attention: [`causal_attention_scored`], a [`KvCache`]'s
+//!   `prefill_scored` / `step_scored` / `attend_scored` and a
+//!   [`RingKvCache`]'s `step_scored` / `attend_scored` (`f32` storage) take
+//!   a [`Scoring`]: a per-key mask, a
 //!   per-key or per-(query, key) additive bias, ALiBi slopes (computed in
 //!   the kernel; [`scoring::alibi_slopes`] gives the standard ones), logit
 //!   soft-capping and per-head sink logits.

@@ -499,3 +499,72 @@ fn an_empty_cache_gives_zero_and_the_sink() {
         .unwrap();
     assert_eq!(lse, [f32::NEG_INFINITY; 2]);
 }
+
+/// A ring's scored steps (with and without attention sinks) give the bits
+/// of a `KvCache` holding the same positions in the ring's order, with the
+/// same settings over them; a bad setting leaves the ring as it was.
+#[test]
+fn ring_steps_are_a_cache_of_the_positions_held() {
+    ring_case::<0>();
+    ring_case::<2>();
+}
+
+fn ring_case<const S: usize>() {
+    const W: usize = 7;
+    const D: usize = 5;
+    let n = 26;
+    let shape = Shape::new(n, n, 2, 1, D);
+    let case = fixed_case_with(shape, Fill::Uniform(4.0), 9 + S as u64);
+    let q: Vec<[[f32; D]; 2]> = to_tokens(&case.q);
+    let k: Vec<[[f32; D]; 1]> = to_tokens(&case.k);
+    let v: Vec<[[f32; D]; 1]> = to_tokens(&case.v);
+    let (slopes, sinks) = ([0.5f32, 0.125], [1.0f32, -0.5]);
+    let mut ring = microattn::RingKvCache::<W, 1, D, f32, S>::new();
+    for p in 0..n {
+        let held: Vec<usize> = if p < W {
+            (0..=p).collect()
+        } else {
+            (0..S).chain(p + 1 + S - W..=p).collect()
+        };
+        let bias: Vec<f32> = held.iter().map(|&j| (j % 5) as f32 * 0.25 - 0.5).collect();
+        let scoring = Scoring::new()
+            .key_bias(&bias)
+            .alibi(&slopes)
+            .soft_cap(6.0)
+            .sinks(&sinks);
+        // A bias of the wrong length: an error, and the ring unchanged.
+        let before = format!("{:?}", ring.keys());
+        let mut row = [[f32::NAN; D]; 2];
+        let short = Scoring::new().key_bias(&bias[1..]);
+        assert!(
+            ring.step_scored(&q[p], &k[p], &v[p], &short, &mut row, None)
+                .is_err()
+        );
+        assert_eq!(format!("{:?}", ring.keys()), before);
+        assert!(row.as_flattened().iter().all(|x| x.is_nan()));
+        let mut lse = [f32::NAN; 2];
+        ring.step_scored(&q[p], &k[p], &v[p], &scoring, &mut row, Some(&mut lse))
+            .unwrap();
+        let mut cache = KvCache::<W, 1, D>::new();
+        for &j in &held[..held.len() - 1] {
+            cache.push(&k[j], &v[j]).unwrap();
+        }
+        let (mut want, mut want_lse) = ([[f32::NAN; D]; 2], [f32::NAN; 2]);
+        cache
+            .step_scored(
+                &q[p],
+                &k[p],
+                &v[p],
+                &scoring,
+                &mut want,
+                Some(&mut want_lse),
+            )
+            .unwrap();
+        assert_eq!(
+            bits(row.as_flattened()),
+            bits(want.as_flattened()),
+            "step {p}, S {S}"
+        );
+        assert_eq!(bits(&lse), bits(&want_lse), "step {p}, S {S}");
+    }
+}

@@ -105,7 +105,7 @@ pub struct RingKvCache<
 > {
     /// Keys and values (written in lock-step: the same write index), and
     /// the scale.
-    kv: Pair<Ring<WINDOW, KVH, D, E>>,
+    pub(super) kv: Pair<Ring<WINDOW, KVH, D, E>>,
 }
 
 impl<const WINDOW: usize, const KVH: usize, const D: usize, E: Element, const SINKS: usize> Default

@@ -1,15 +1,16 @@
 //! The scored calls' part of the proof: `causal_attention_scored`, its
 //! references, `Scoring::check`, `alibi_slopes` and a cache's
-//! `prefill_scored` / `step_scored` / `attend_scored`, with every setting on, buffer lengths
+//! `prefill_scored` / `step_scored` / `attend_scored` and a ring's (with
+//! attention sinks) `step_scored` / `attend_scored`, with every setting on, buffer lengths
 //! and parameters the optimiser cannot see (so wrong lengths, NaN slopes
 //! and bad caps are paths it must keep).
 
 use core::hint::black_box;
 
 use microattn::scoring::alibi_slopes;
-use microattn::{KvCache, Scoring, Shape, reference};
+use microattn::{KvCache, RingKvCache, Scoring, Shape, reference};
 
-use crate::{CAP, D, FLAT, H, K, KVH, N, Q, V, heads, opaque, part, slice, token};
+use crate::{CAP, D, FLAT, H, K, KVH, N, Q, V, WINDOW, heads, opaque, part, slice, token};
 
 /// A key mask, per-key and per-(query, key) biases, slopes, sinks.
 static MASK: [bool; FLAT] = [true; FLAT];
@@ -95,6 +96,19 @@ fn cache<'a>(scoring: &impl Fn(usize, usize) -> Scoring<'a>) {
     let _ = black_box(cache.attend_scored(&q1, &scoring(len, 1), &mut row, Some(&mut lse1)));
     let empty = KvCache::<CAP, KVH, D>::new();
     let _ = black_box(empty.attend_scored(&q1, &scoring(0, 1), &mut row, Some(&mut lse1)));
+    let mut ring = RingKvCache::<WINDOW, KVH, D, f32, 2>::new();
+    for _ in 0..opaque(WINDOW + 3) {
+        let len = (ring.len() + 1).min(WINDOW);
+        let _ = black_box(ring.step_scored(
+            &q1,
+            &k1,
+            &v1,
+            &scoring(opaque(len), 1),
+            &mut row,
+            Some(&mut lse1),
+        ));
+    }
+    let _ = black_box(ring.attend_scored(&q1, &scoring(ring.len(), 1), &mut row, None));
     black_box((&out, &row, &lse, &lse1));
 }
 
