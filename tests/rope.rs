@@ -280,16 +280,23 @@ fn check_out_of_range<const M: usize, const D: usize, const H: usize>(
 /// A table of `M` positions, head dimension `D`, on a thread of its own
 /// with a stack the table fits (a debug build copies it a few times).
 fn table<const M: usize, const D: usize>(base: f64, layout: Layout) -> Box<Rope<M, D>> {
-    let build = move || Box::new(Rope::<M, D>::new(base, layout).expect("valid base"));
     match std::thread::Builder::new()
         .stack_size(8 * size_of::<Rope<M, D>>() + (1 << 20))
-        .spawn(build)
+        .spawn(move || build::<M, D>(base, layout))
     {
         Ok(thread) => thread.join().expect("table built"),
         // No threads (wasm32-wasip1): on this thread's stack, which holds
         // the tables of every test but the large sweep's.
-        Err(_) => build(),
+        Err(_) => build::<M, D>(base, layout),
     }
+}
+
+/// The table, built in a frame of its own: inlined into [`table`], its
+/// stack would be reserved on the calling test's thread even when the
+/// spawned thread builds it.
+#[inline(never)]
+fn build<const M: usize, const D: usize>(base: f64, layout: Layout) -> Box<Rope<M, D>> {
+    Box::new(Rope::<M, D>::new(base, layout).expect("valid base"))
 }
 
 /// The table entries within the derived bound, and (measured: at most 1
