@@ -6,7 +6,13 @@
  * order), also the instructions executed from each execution of the
  * instruction at `start` (counted) up to the next execution of the one at
  * `end` (not counted). The counts go to QEMU's log, one line per region in
- * the order given: run with `-d plugin -D FILE`.
+ * the order given: run with `-d plugin -D FILE`. A line holds the region's
+ * instructions summed over its runs, the number of runs, its two addresses,
+ * and the fewest and the most instructions of one run:
+ *
+ *   insncount: region=SUM regions=RUNS start=0x.. end=0x.. min=MIN max=MAX
+ *
+ * (min and max are 0 for a region that never ran).
  *
  * QEMU counts instructions, not cycles: no pipeline, wait states or
  * multi-cycle instructions.
@@ -65,10 +71,10 @@ __attribute__((visibility("default"))) int qemu_plugin_version = 1;
 /* The guests measured have one vCPU: plain counters suffice. */
 static uint64_t total;
 
-#define MAX_REGIONS 8
+#define MAX_REGIONS 16
 struct region {
     uint64_t start_pc, end_pc;
-    uint64_t total_at_start, count, runs;
+    uint64_t total_at_start, count, runs, min, max;
     bool open;
 };
 static struct region regions[MAX_REGIONS];
@@ -87,7 +93,12 @@ static void on_end(unsigned int vcpu, void *udata)
     (void)vcpu;
     struct region *r = udata;
     if (r->open) {
-        r->count += total - r->total_at_start;
+        uint64_t n = total - r->total_at_start;
+        r->count += n;
+        if (r->runs == 0 || n < r->min)
+            r->min = n;
+        if (n > r->max)
+            r->max = n;
         r->runs++;
         r->open = false;
     }
@@ -118,14 +129,15 @@ static void at_exit(qemu_plugin_id_t id, void *udata)
 {
     (void)id;
     (void)udata;
-    char line[160];
+    char line[200];
     snprintf(line, sizeof line, "insncount: total=%" PRIu64 "\n", total);
     qemu_plugin_outs(line);
     for (int r = 0; r < n_regions; r++) {
         snprintf(line, sizeof line,
                  "insncount: region=%" PRIu64 " regions=%" PRIu64 " start=0x%" PRIx64
-                 " end=0x%" PRIx64 "\n",
-                 regions[r].count, regions[r].runs, regions[r].start_pc, regions[r].end_pc);
+                 " end=0x%" PRIx64 " min=%" PRIu64 " max=%" PRIu64 "\n",
+                 regions[r].count, regions[r].runs, regions[r].start_pc, regions[r].end_pc,
+                 regions[r].min, regions[r].max);
         qemu_plugin_outs(line);
     }
 }
