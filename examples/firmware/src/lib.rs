@@ -3,7 +3,8 @@
 //! and the checks of their outputs against the accuracy contract; the same
 //! for the integer path at the same shape ([`int8`]); and the decode steps
 //! on caches storing `f16` and `bf16`, checked against an `f32` cache
-//! ([`kv16`]). Nothing
+//! ([`kv16`]); and the inputs and checks of the bounded-time proof
+//! ([`bounded`]). Nothing
 //! here knows about a core: `src/main.rs` adds the run, its report and the
 //! stack measurements, `src/arch/` the entry point and semihosting of
 //! Cortex-M or RISC-V, and `examples/host_check.rs` runs the same code on
@@ -26,6 +27,7 @@
 use microattn::reference::{self, ContractViolation, check_contract};
 use microattn::{Error, KvCache, Shape};
 
+pub mod bounded;
 pub mod int8;
 pub mod kv16;
 

@@ -20,6 +20,15 @@
 //! and for the last `f16` and `bf16` decode steps (`bench_f16_step_start`,
 //! `bench_bf16_step_start` / `_end`).
 //!
+//! With the `bounded-time` feature (microattn's branch-free kernel) it also
+//! runs the bounded-time proof after the f32 run: the attention call on each
+//! of the five inputs of `bounded::Case` between `bench_bounded_start` and
+//! `bench_bounded_end`, and the scored call (`bounded::scored_attention`,
+//! a key mask) on each between `bench_bounded_scored_start` and `_end`, so
+//! that the instruction-count plugin sees five runs of each region; it
+//! checks each output (the contract, or `+0.0` where every key is masked)
+//! and that the scored call gives the plain call's bits.
+//!
 //! The run is this file, the same on every core. The core's own part is in
 //! `arch/`: the entry point, semihosting (`hprint!`, `hprintln!`), the stack
 //! pointer, the exit, and the panic and fault handlers; `arch/cortex_m.rs`
@@ -33,6 +42,8 @@ use core::mem::size_of;
 use core::ptr::{addr_of_mut, write_volatile};
 
 use microattn::Element;
+#[cfg(feature = "bounded-time")]
+use microattn_firmware::bounded::{self, Case, Verdict};
 use microattn_firmware::{self as fw, Accuracy, Decode, Inputs, Queries, int8, kv16};
 
 #[cfg(target_arch = "arm")]
@@ -119,6 +130,18 @@ markers! {
     bench_bf16_step_start = 0x5157_000B;
     /// Marks its end.
     bench_bf16_step_end = 0x5157_000C;
+    /// Marks the start of an attention call of the bounded-time proof.
+    #[cfg(feature = "bounded-time")]
+    bench_bounded_start = 0x5157_000D;
+    /// Marks its end.
+    #[cfg(feature = "bounded-time")]
+    bench_bounded_end = 0x5157_000E;
+    /// Marks the start of a scored call of the bounded-time proof.
+    #[cfg(feature = "bounded-time")]
+    bench_bounded_scored_start = 0x5157_000F;
+    /// Marks its end.
+    #[cfg(feature = "bounded-time")]
+    bench_bounded_scored_end = 0x5157_0010;
 }
 
 /// Runs `step` on a painted stack between the markers `start` and `end`;
@@ -164,6 +187,13 @@ fn run() -> ! {
         Buffers::Float { inputs, out } => run_float(inputs, out),
         _ => false,
     };
+    #[cfg(feature = "bounded-time")]
+    let bounded = match buffers {
+        Buffers::Float { inputs, out } => run_bounded(inputs, out),
+        _ => false,
+    };
+    #[cfg(not(feature = "bounded-time"))]
+    let bounded = true;
     *buffers = Buffers::Int8 {
         inputs: int8::Inputs::EMPTY,
         out: [[[0; fw::D]; fw::H]; fw::N],
@@ -182,7 +212,7 @@ fn run() -> ! {
 
     let masked = run_masked();
 
-    if float && integer && sixteen && masked {
+    if float && bounded && integer && sixteen && masked {
         hprintln!("PASS");
         arch::exit(true)
     } else {
@@ -267,6 +297,94 @@ fn run_float(inputs: &mut Inputs, out: &mut Queries) -> bool {
         size_of::<fw::Cache>()
     );
     prefill.verdict.is_ok() && decode.passed()
+}
+
+/// The bounded-time proof: for each case of `bounded::Case`, the attention
+/// call and then the scored call (a key mask) between their markers, each
+/// output checked. `true` if every check passed.
+#[cfg(feature = "bounded-time")]
+#[inline(never)]
+fn run_bounded(inputs: &mut Inputs, out: &mut Queries) -> bool {
+    let mut passed = true;
+    for case in Case::ALL {
+        let name = case.name();
+        case.fill(inputs);
+        let Some((k, v)) = inputs.kv() else {
+            hprintln!(
+                "bounded {}: the KV cache does not hold all {} positions",
+                name,
+                fw::N
+            );
+            return false;
+        };
+        bench_bounded_start();
+        fw::attention(
+            black_box(&inputs.q),
+            black_box(k),
+            black_box(v),
+            black_box(&mut *out),
+        );
+        bench_bounded_end();
+        let verdict = case.check(inputs, out);
+        match &verdict {
+            Verdict::Contract(acc) => report_bounded(name, acc, out),
+            Verdict::Zeros { nonzero: 0 } => {
+                hprintln!("bounded {}: every output +0.0", name);
+            }
+            Verdict::Zeros { nonzero } => {
+                hprintln!("bounded {}: {} outputs not +0.0", name, nonzero);
+            }
+        }
+        let plain = fw::bits_hash(out);
+
+        let mask = case.key_mask();
+        out.as_flattened_mut().as_flattened_mut().fill(f32::NAN);
+        bench_bounded_scored_start();
+        let scored = bounded::scored_attention(
+            black_box(&mask),
+            black_box(&inputs.q),
+            black_box(k),
+            black_box(v),
+            black_box(&mut *out),
+        );
+        bench_bounded_scored_end();
+        let same = scored.is_ok() && fw::bits_hash(out) == plain;
+        match scored {
+            Err(e) => hprintln!("bounded {}: the scored call failed: {}", name, e),
+            Ok(()) => hprintln!(
+                "bounded {}: scored call ({} keys masked): bits {} the attention call's",
+                name,
+                mask.iter().filter(|&&keep| !keep).count(),
+                if same { "equal" } else { "DIFFER from" }
+            ),
+        }
+        passed &= verdict.passed() && same;
+    }
+    hprintln!(
+        "bounded time: {} cases, each through the attention call and the scored call: {}",
+        Case::ALL.len(),
+        if passed { "checks hold" } else { "CHECKS FAIL" }
+    );
+    passed
+}
+
+/// Prints one bounded-time case's contract check on its output `out`.
+#[cfg(feature = "bounded-time")]
+fn report_bounded(name: &str, acc: &Accuracy, out: &Queries) {
+    match &acc.verdict {
+        Ok(()) => hprintln!(
+            "bounded {}: accuracy contract holds (max |out - ref64| = {:e}, max |ref64| = {:e}, {} outputs NaN where ref64 is)",
+            name,
+            acc.max_error,
+            acc.ref_max,
+            out.as_flattened()
+                .as_flattened()
+                .iter()
+                .filter(|x| x.is_nan())
+                .count()
+        ),
+        Err(v) => hprintln!("bounded {}: {}", name, v),
+    }
 }
 
 /// The integer run: the measured call, its checks, the decode steps.
