@@ -54,6 +54,7 @@ use crate::scoring::Checked;
 use crate::simd::{self, TILE};
 use crate::softmax::Online;
 
+mod bounded;
 mod decode;
 mod scored;
 mod single;
@@ -65,6 +66,12 @@ pub(crate) const BLOCK: usize = simd::LANE_WIDTH;
 /// Fewest queries that go through the tile path together; fewer go one at
 /// a time (a tile costs the same whatever its number of queries).
 const MIN_TILE: usize = 4;
+
+/// Whether this build runs the bounded-time recipe (the `bounded-time`
+/// feature): every query through the one-query path, whose steps then take
+/// their branch-free forms ([`bounded`]), and no tile path (whose
+/// lanes-across-queries softmax branches on the data).
+pub(crate) const BOUNDED: bool = cfg!(feature = "bounded-time");
 
 /// Decode queries that take the one-query path side by side.
 const SIDE_BY_SIDE: usize = 8;
@@ -139,7 +146,7 @@ pub(crate) fn run<W: Width>(
             write_lse(&mut lse, rows, &states);
         }
     }
-    let tiles = tiled::takes(p.width.get().get());
+    let tiles = tiled::takes(p.width.get().get()) && !BOUNDED;
     for g in 0..p.kv_heads() {
         let (kv, mut queries) = p.query_group(g, p.width.rows_mut(&mut *out));
         loop {

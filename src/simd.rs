@@ -24,6 +24,7 @@ use wide::{f32x8 as Lane, i32x8 as IntLane};
 #[cfg(target_feature = "avx512f")]
 use wide::{f32x16 as Lane, i32x16 as IntLane};
 
+mod bounded;
 mod exp;
 mod scoring;
 mod tanh;
@@ -31,6 +32,7 @@ mod tile;
 #[cfg(target_feature = "avx512f")]
 mod transpose;
 
+pub(crate) use bounded::{axpy_block_bounded, finish_bounded, rescale_or_start, select};
 pub(crate) use tanh::tanh;
 pub(crate) use tile::{PerQuery, QueryTile, TILE, pack, pv_block, scores_across_queries};
 
@@ -95,6 +97,12 @@ const LANE_INDEX: [f32; LANE_WIDTH] = {
 };
 
 impl Scores {
+    /// Scores given lane by lane (for the tests of the kernel's steps).
+    #[cfg(test)]
+    pub(crate) fn from_array(scores: [f32; LANE_WIDTH]) -> Scores {
+        Scores(Lane::from(scores))
+    }
+
     /// The first `n` lanes kept, the others `-inf` (so they never raise a
     /// maximum and weigh exactly 0).
     #[inline(always)]

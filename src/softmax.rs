@@ -151,6 +151,40 @@ impl Online {
         p
     }
 
+    /// [`enter_block`](Self::enter_block) without a branch on the data,
+    /// for the bounded-time build: the rescale factor is computed for every
+    /// block and applied to `l` (it is exactly 1 when the maximum does not
+    /// grow or the state has not started, which changes no value). Returns
+    /// whether this block starts the state (the accumulator becomes `-0.0`)
+    /// and the factor for the accumulator otherwise.
+    #[inline(always)]
+    pub(crate) fn enter_block_bounded(&mut self, block_max: f32) -> (bool, f32) {
+        let grows = block_max > self.m;
+        let started = self.started();
+        let alpha = simd::select(grows & started, simd::exp_one(self.m - block_max), 1.0);
+        self.l *= alpha;
+        self.m = simd::select(grows, block_max, self.m);
+        (grows & !started, alpha)
+    }
+
+    /// [`weights`](Self::weights) without a branch on the data: both kinds
+    /// of weight computed, the one for the state's phase kept.
+    #[inline(always)]
+    pub(crate) fn weights_bounded(&mut self, scores: Scores) -> Scores {
+        let p = scores.weights_bounded(self.m, self.started());
+        self.l = p.add_in_order_to(self.l);
+        p
+    }
+
+    /// [`finish`](Self::finish) as values, for the bounded-time build:
+    /// whether to divide, the divisor `l`, and the value of every output
+    /// otherwise (NaN after a NaN score, else 0).
+    #[inline(always)]
+    pub(crate) fn finish_bounded(&self) -> (bool, f32, f32) {
+        let otherwise = simd::select(self.l.is_nan(), f32::NAN, 0.0);
+        (self.started(), self.l, otherwise)
+    }
+
     /// How the row's output is finished.
     #[inline(always)]
     pub(crate) fn finish(&self) -> Finish {

@@ -7,7 +7,7 @@ use crate::layout::{KvHead, Width};
 use crate::simd::{self, Block, Scores};
 use crate::softmax::{Finish, Online, Rescale};
 
-use super::BLOCK;
+use super::{BLOCK, BOUNDED, bounded};
 
 /// One query going through the kernel's recipe (see the parent module) a
 /// block of keys at a time.
@@ -143,6 +143,24 @@ pub(crate) fn take_scores<R: ?Sized + AsMut<[f32]>, V: ?Sized + Row>(
     n: usize,
 ) {
     let scores = scores.masked(n);
+    if BOUNDED {
+        bounded::take_scores(out, state, scores, values, n);
+    } else {
+        take_scores_branching(out, state, scores, values, n);
+    }
+}
+
+/// Steps 1–4 with the branches that skip work: no rescale when the
+/// maximum does not grow, no value update before the state starts, masked
+/// keys skipped ([`simd::axpy_block`]). `scores` are masked past `n`.
+#[inline(always)]
+pub(crate) fn take_scores_branching<R: ?Sized + AsMut<[f32]>, V: ?Sized + Row>(
+    out: &mut R,
+    state: &mut Online,
+    scores: Scores,
+    values: &Block<'_, V>,
+    n: usize,
+) {
     match state.enter_block(scores.max()) {
         Rescale::Start => out.as_mut().fill(-0.0),
         Rescale::Keep => {}
@@ -159,6 +177,16 @@ pub(crate) fn take_scores<R: ?Sized + AsMut<[f32]>, V: ?Sized + Row>(
 /// masked (`-inf`) ones.
 #[inline(always)]
 pub(crate) fn finish<R: ?Sized + AsMut<[f32]>>(out: &mut R, state: &Online) {
+    if BOUNDED {
+        bounded::finish(out, state);
+    } else {
+        finish_branching(out, state);
+    }
+}
+
+/// [`finish`] by a branch on the state's outcome.
+#[inline(always)]
+pub(crate) fn finish_branching<R: ?Sized + AsMut<[f32]>>(out: &mut R, state: &Online) {
     match state.finish() {
         Finish::Divide(l) => simd::div(out.as_mut(), l),
         Finish::Nan => out.as_mut().fill(f32::NAN),
