@@ -12,7 +12,21 @@
  *
  *   insncount: region=SUM regions=RUNS start=0x.. end=0x.. min=MIN max=MAX
  *
- * (min and max are 0 for a region that never ran).
+ * (min and max are 0 for a region that never ran). A region that ran more
+ * than once also gets a line with its instructions in each of its first
+ * MAX_RUNS runs:
+ *
+ *   insncount-runs: index=I counts=C0,C1,...
+ *
+ * With profile=I (a region's index, from 0, in the order given), it also
+ * counts each instruction address's executions in each of that region's
+ * first MAX_RUNS runs, and prints the addresses whose counts are
+ * not the same in every run, one line each:
+ *
+ *   insnprofile: pc=0x.. counts=C0,C1,...
+ *
+ * so that a script can tell which functions make the runs differ. This
+ * puts a callback on every instruction: a slower run.
  *
  * QEMU counts instructions, not cycles: no pipeline, wait states or
  * multi-cycle instructions.
@@ -72,13 +86,50 @@ __attribute__((visibility("default"))) int qemu_plugin_version = 1;
 static uint64_t total;
 
 #define MAX_REGIONS 16
+#define MAX_RUNS 8
 struct region {
     uint64_t start_pc, end_pc;
     uint64_t total_at_start, count, runs, min, max;
+    uint64_t run_counts[MAX_RUNS];
     bool open;
 };
 static struct region regions[MAX_REGIONS];
 static int n_regions;
+
+/* The profile: an open-addressing table of instruction addresses, each with
+ * its executions per run of the profiled region. */
+#define PROFILE_SLOTS (1u << 18)
+struct profile_slot {
+    uint64_t pc;
+    uint64_t counts[MAX_RUNS];
+    bool used;
+};
+static struct profile_slot *profile;
+static struct region *profiled;
+static int profile_index = -1;
+
+static struct profile_slot *profile_slot(uint64_t pc)
+{
+    uint32_t i = (uint32_t)((pc >> 1) * 2654435761u) & (PROFILE_SLOTS - 1);
+    for (uint32_t n = 0; n < PROFILE_SLOTS; n++, i = (i + 1) & (PROFILE_SLOTS - 1)) {
+        if (!profile[i].used) {
+            profile[i].used = true;
+            profile[i].pc = pc;
+            return &profile[i];
+        }
+        if (profile[i].pc == pc)
+            return &profile[i];
+    }
+    return NULL;
+}
+
+static void on_profiled(unsigned int vcpu, void *udata)
+{
+    (void)vcpu;
+    struct profile_slot *slot = udata;
+    if (profiled->open && profiled->runs < MAX_RUNS)
+        slot->counts[profiled->runs]++;
+}
 
 static void on_start(unsigned int vcpu, void *udata)
 {
@@ -99,6 +150,8 @@ static void on_end(unsigned int vcpu, void *udata)
             r->min = n;
         if (n > r->max)
             r->max = n;
+        if (r->runs < MAX_RUNS)
+            r->run_counts[r->runs] = n;
         r->runs++;
         r->open = false;
     }
@@ -121,8 +174,27 @@ static void on_translate(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
                 qemu_plugin_register_vcpu_insn_exec_cb(insn, on_end, QEMU_PLUGIN_CB_NO_REGS,
                                                        &regions[r]);
         }
+        if (profile) {
+            struct profile_slot *slot = profile_slot(pc);
+            if (slot)
+                qemu_plugin_register_vcpu_insn_exec_cb(insn, on_profiled, QEMU_PLUGIN_CB_NO_REGS,
+                                                       slot);
+        }
         qemu_plugin_register_vcpu_insn_exec_inline(insn, QEMU_PLUGIN_INLINE_ADD_U64, &total, 1);
     }
+}
+
+/* Prints PREFIX, then COUNTS[0..RUNS) separated by commas, as one line. */
+static void out_counts(const char *prefix, const uint64_t *counts, uint64_t runs)
+{
+    char line[256];
+    size_t len = (size_t)snprintf(line, sizeof line, "%s", prefix);
+    for (uint64_t k = 0; k < runs && len < sizeof line; k++)
+        len += (size_t)snprintf(line + len, sizeof line - len, "%s%" PRIu64, k ? "," : "",
+                                counts[k]);
+    if (len < sizeof line - 1)
+        strcpy(line + len, "\n");
+    qemu_plugin_outs(line);
 }
 
 static void at_exit(qemu_plugin_id_t id, void *udata)
@@ -139,6 +211,26 @@ static void at_exit(qemu_plugin_id_t id, void *udata)
                  regions[r].count, regions[r].runs, regions[r].start_pc, regions[r].end_pc,
                  regions[r].min, regions[r].max);
         qemu_plugin_outs(line);
+    }
+    for (int r = 0; r < n_regions; r++) {
+        if (regions[r].runs < 2)
+            continue;
+        snprintf(line, sizeof line, "insncount-runs: index=%d counts=", r);
+        out_counts(line, regions[r].run_counts,
+                   regions[r].runs < MAX_RUNS ? regions[r].runs : MAX_RUNS);
+    }
+    if (!profile)
+        return;
+    uint64_t runs = profiled->runs < MAX_RUNS ? profiled->runs : MAX_RUNS;
+    for (uint32_t i = 0; i < PROFILE_SLOTS; i++) {
+        const struct profile_slot *slot = &profile[i];
+        bool same = true;
+        for (uint64_t k = 1; k < runs; k++)
+            same = same && slot->counts[k] == slot->counts[0];
+        if (!slot->used || same)
+            continue;
+        snprintf(line, sizeof line, "insnprofile: pc=0x%" PRIx64 " counts=", slot->pc);
+        out_counts(line, slot->counts, runs);
     }
 }
 
@@ -166,6 +258,8 @@ __attribute__((visibility("default"))) int qemu_plugin_install(qemu_plugin_id_t 
                 return -1;
             }
             regions[n_regions - 1].end_pc = strtoull(argv[i] + 4, NULL, 0) & ~1ULL;
+        } else if (strncmp(argv[i], "profile=", 8) == 0) {
+            profile_index = atoi(argv[i] + 8);
         } else {
             fprintf(stderr, "insncount: unknown argument %s\n", argv[i]);
             return -1;
@@ -174,6 +268,18 @@ __attribute__((visibility("default"))) int qemu_plugin_install(qemu_plugin_id_t 
     if (n_regions > 0 && regions[n_regions - 1].end_pc == UINT64_MAX) {
         fprintf(stderr, "insncount: the last region has no end\n");
         return -1;
+    }
+    if (profile_index >= n_regions) {
+        fprintf(stderr, "insncount: profile=%d, but %d regions\n", profile_index, n_regions);
+        return -1;
+    }
+    if (profile_index >= 0) {
+        profile = calloc(PROFILE_SLOTS, sizeof *profile);
+        if (!profile) {
+            fprintf(stderr, "insncount: no memory for the profile\n");
+            return -1;
+        }
+        profiled = &regions[profile_index];
     }
     qemu_plugin_register_vcpu_tb_trans_cb(id, on_translate);
     qemu_plugin_register_atexit_cb(id, at_exit, NULL);
