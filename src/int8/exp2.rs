@@ -24,6 +24,8 @@ const TABLE: [u16; 129] = [
     537, 357, 178, 0,
 ];
 
+use super::branchless::at_least;
+
 /// The weight of an exponent `t` (in `Q16`) is 0 from `LIMIT` on.
 pub(crate) const LIMIT: u32 = 17 << 16;
 
@@ -33,9 +35,10 @@ pub(crate) const LIMIT: u32 = 17 << 16;
 #[inline(always)]
 #[must_use]
 pub(crate) fn weight(t: u32) -> u32 {
-    if t >= LIMIT {
-        return 0;
-    }
+    // Without a branch (see `branchless`): an exponent past the limit is
+    // computed as 0 and its weight masked to 0.
+    let kept = !at_least(t, LIMIT);
+    let t = t & kept;
     let n = t >> 16;
     let f = t & 0xFFFF;
     // 128 intervals of 2^9 steps of f.
@@ -45,7 +48,8 @@ pub(crate) fn weight(t: u32) -> u32 {
     let (a, b) = (at(i), at(i + 1));
     // a ≥ b: the table falls. (a − b)·r < 2^9·2^9.
     let p = a - (((a - b) * r + (1 << 8)) >> 9);
-    if n == 0 { p } else { (p + (1 << (n - 1))) >> n }
+    // Half of 2^n (0 for n = 0) added before the shift: round halves up.
+    ((p + ((1 << n) >> 1)) >> n) & kept
 }
 
 #[cfg(test)]

@@ -22,9 +22,11 @@
 //! ([`reference::int8`](crate::reference::int8)) writes the same arithmetic
 //! out plainly.
 
+use super::branchless::{self, at_least, pick};
 use super::exp2::weight;
 use super::params::Params;
 use crate::check::Sizes;
+use crate::kernel::BOUNDED;
 
 /// The largest head dimension of the integer path: the size of the
 /// runtime API's row scratch, and what keeps a score below `2^31`.
@@ -80,34 +82,33 @@ impl Normalizer {
     /// [`new`](Self::new) for a total that fits `u32` (every row of up
     /// to [`SHORT`] keys), with neither a leading-zero count nor a
     /// division from the compiler's runtime (library calls on cores
-    /// without them): the same `b` and `F`.
+    /// without them), and without a branch on the total: the same `b` and
+    /// `F`, each found a step at a time with masks (`branchless`).
     #[inline(always)]
     pub(crate) fn new_u32(total: u32) -> Self {
+        // Sixteen steps bring any u32 below 2^16; once there, no step
+        // shifts further.
         let mut b = 0;
-        while total >> b >= 1 << 16 {
-            b += 1;
+        for _ in 0..16 {
+            b += at_least(total >> b, 1 << 16) & 1;
         }
         let top = total >> b;
-        if b == 0 || top == 0 {
-            return Normalizer {
-                factor: 0,
-                shift: 8,
-            };
-        }
         // round(2^30 / top) = floor((2^30 + top/2) / top), one quotient
-        // bit at a time: top ≥ 2^15, so the quotient is below 2^16 and
-        // `top << 15` below 2^31.
+        // bit at a time: top ≥ 2^15 when b ≥ 1, so the quotient is below
+        // 2^16 and `top << 15` below 2^31.
         let mut rest = (1u32 << 30) + top / 2;
         let mut factor = 0u32;
         for bit in (0..16).rev() {
-            if rest >= top << bit {
-                rest -= top << bit;
-                factor |= 1 << bit;
-            }
+            let step = top << bit;
+            let fits = at_least(rest, step);
+            rest -= step & fits;
+            factor |= (1 << bit) & fits;
         }
+        // A total below 2^16 (b = 0) is a row without a key: mean 0.
+        let keyless = !at_least(total, 1 << 16);
         Normalizer {
-            factor: factor as i32,
-            shift: b + 8,
+            factor: (factor & !keyless) as i32,
+            shift: pick(keyless, 8, b + 8),
         }
     }
 
@@ -202,6 +203,12 @@ fn key_weight(p: &Params, max: i32, kept: &[u32], qz: &[i16], keys: Rows<'_>, j:
         None => dot(qz, keys.get(j)),
     };
     let difference = max.wrapping_sub(s) as u32;
+    if BOUNDED {
+        // The exponent of every key, at most the cutoff's, and a mask.
+        let within = at_least(p.cutoff(), difference);
+        let t = p.exponent_within_cutoff(pick(within, difference, p.cutoff()));
+        return weight(t) & within;
+    }
     if difference <= p.cutoff() {
         weight(p.exponent_within_cutoff(difference))
     } else {
@@ -252,7 +259,16 @@ fn row_keeping<const DM: usize, const KEPT: usize>(
     // Pass 1: scores and their maximum. (`heapless::Vec`: no stores for
     // slots a short row never uses.)
     let mut kept = heapless::Vec::<u32, KEPT>::new();
-    let mut max = i32::MIN;
+    // Below every score (`|s| < 2^23`), so the branch-free maximum of the
+    // bounded-time build cannot wrap; a row with a key replaces it.
+    let mut max = if BOUNDED { -(1 << 24) } else { i32::MIN };
+    let larger = |a: i32, b: i32| {
+        if BOUNDED {
+            branchless::max(a, b)
+        } else {
+            a.max(b)
+        }
+    };
     let mut j = 0;
     // Two keys per load of the query where rows are short (cores with few
     // registers); one at a time on long rows (hosts, whose vector dot
@@ -261,13 +277,13 @@ fn row_keeping<const DM: usize, const KEPT: usize>(
         let (s0, s1) = dot2(qz, keys.get(j), keys.get(j + 1));
         let _ = kept.push(s0 as u32);
         let _ = kept.push(s1 as u32);
-        max = max.max(s0).max(s1);
+        max = larger(larger(max, s0), s1);
         j += 2;
     }
     while j < len {
         let s = dot(qz, keys.get(j));
         let _ = kept.push(s as u32);
-        max = max.max(s);
+        max = larger(max, s);
         j += 1;
     }
 
@@ -310,7 +326,7 @@ fn row_keeping<const DM: usize, const KEPT: usize>(
             let mut block = [0i32; DM];
             for j in start..end {
                 let w = weight_of(j);
-                if w == 0 {
+                if w == 0 && !BOUNDED {
                     continue;
                 }
                 total += u64::from(w);

@@ -96,6 +96,7 @@
 //! firmware (`.ci/footprint`): at most 500 bytes below the caller for the
 //! `(32, 2, 1, 16)` call on Cortex-M0, M4F, M33 and RISC-V.
 
+mod branchless;
 mod cache;
 mod exp2;
 mod kernel;

@@ -2,9 +2,11 @@
 //! states it, prepared once into integer multipliers so that a call does
 //! no floating-point arithmetic.
 
+use super::branchless;
 use super::exp2::LIMIT;
 use super::multiplier::Multiplier;
 use crate::error::Error;
+use crate::kernel::BOUNDED;
 
 /// Per-tensor affine quantization of an `i8` tensor, as TFLite (and its
 /// converter) gives it for activations: `real = scale · (q − zero_point)`.
@@ -276,7 +278,12 @@ impl Params {
         // round(x / 2^s) = (floor(x / 2^(s−1)) + 1) >> 1: adding the half
         // after the first shift keeps every step in i32 (|x| < 2^31).
         let steps = (((q8 * self.out_mantissa) >> (self.out_shift - 1)) + 1) >> 1;
-        (steps + self.output.zero_point).clamp(-128, 127) as i8
+        let out = steps + self.output.zero_point;
+        if BOUNDED {
+            branchless::clamp(out, -128, 127) as i8
+        } else {
+            out.clamp(-128, 127) as i8
+        }
     }
 
     /// A mean value in `Q22` value steps as a real number, `Sv·mean/2^22`,
