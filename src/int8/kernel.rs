@@ -115,6 +115,12 @@ impl Normalizer {
     /// The mean of one weighted sum, in `Q22` value steps.
     #[inline(always)]
     pub(crate) fn mean(self, sum: i64) -> i32 {
+        if BOUNDED {
+            // The general form for every sum: the same value (the clamp
+            // never acts on a row's sum), without a branch on its size.
+            let scaled = (((sum >> (self.shift - 1)) + 1) >> 1) as i32;
+            return branchless::clamp(scaled, -0xFFFF, 0xFFFF).wrapping_mul(self.factor);
+        }
         match i32::try_from(sum) {
             // (A shift past 31 needs a total of 2^40: 2^24 keys.)
             Ok(x) if self.shift <= 31 => self.mean_i32(x),
