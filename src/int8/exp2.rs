@@ -25,6 +25,7 @@ const TABLE: [u16; 129] = [
 ];
 
 use super::branchless::at_least;
+use crate::kernel::BOUNDED;
 
 /// The weight of an exponent `t` (in `Q16`) is 0 from `LIMIT` on.
 pub(crate) const LIMIT: u32 = 17 << 16;
@@ -35,10 +36,21 @@ pub(crate) const LIMIT: u32 = 17 << 16;
 #[inline(always)]
 #[must_use]
 pub(crate) fn weight(t: u32) -> u32 {
-    // Without a branch (see `branchless`): an exponent past the limit is
-    // computed as 0 and its weight masked to 0.
-    let kept = !at_least(t, LIMIT);
-    let t = t & kept;
+    if BOUNDED {
+        // Without a branch (see `branchless`): an exponent past the limit
+        // is computed as 0 and its weight masked to 0.
+        let kept = !at_least(t, LIMIT);
+        return interpolated(t & kept) & kept;
+    }
+    if t >= LIMIT {
+        return 0;
+    }
+    interpolated(t)
+}
+
+/// [`weight`] of an exponent below [`LIMIT`].
+#[inline(always)]
+fn interpolated(t: u32) -> u32 {
     let n = t >> 16;
     let f = t & 0xFFFF;
     // 128 intervals of 2^9 steps of f.
@@ -49,7 +61,7 @@ pub(crate) fn weight(t: u32) -> u32 {
     // a ≥ b: the table falls. (a − b)·r < 2^9·2^9.
     let p = a - (((a - b) * r + (1 << 8)) >> 9);
     // Half of 2^n (0 for n = 0) added before the shift: round halves up.
-    ((p + ((1 << n) >> 1)) >> n) & kept
+    (p + ((1 << n) >> 1)) >> n
 }
 
 #[cfg(test)]

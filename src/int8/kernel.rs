@@ -82,10 +82,45 @@ impl Normalizer {
     /// [`new`](Self::new) for a total that fits `u32` (every row of up
     /// to [`SHORT`] keys), with neither a leading-zero count nor a
     /// division from the compiler's runtime (library calls on cores
-    /// without them), and without a branch on the total: the same `b` and
-    /// `F`, each found a step at a time with masks (`branchless`).
+    /// without them): the same `b` and `F`.
     #[inline(always)]
     pub(crate) fn new_u32(total: u32) -> Self {
+        if BOUNDED {
+            return Self::new_u32_bounded(total);
+        }
+        let mut b = 0;
+        while total >> b >= 1 << 16 {
+            b += 1;
+        }
+        let top = total >> b;
+        if b == 0 || top == 0 {
+            return Normalizer {
+                factor: 0,
+                shift: 8,
+            };
+        }
+        // round(2^30 / top) = floor((2^30 + top/2) / top), one quotient
+        // bit at a time: top ≥ 2^15, so the quotient is below 2^16 and
+        // `top << 15` below 2^31.
+        let mut rest = (1u32 << 30) + top / 2;
+        let mut factor = 0u32;
+        for bit in (0..16).rev() {
+            if rest >= top << bit {
+                rest -= top << bit;
+                factor |= 1 << bit;
+            }
+        }
+        Normalizer {
+            factor: factor as i32,
+            shift: b + 8,
+        }
+    }
+
+    /// [`new_u32`](Self::new_u32) without a branch on the total, for the
+    /// bounded-time build: the same `b` and `F`, each found a fixed number
+    /// of steps at a time with masks (`branchless`).
+    #[inline(always)]
+    pub(crate) fn new_u32_bounded(total: u32) -> Self {
         // Sixteen steps bring any u32 below 2^16; once there, no step
         // shifts further.
         let mut b = 0;
@@ -384,19 +419,23 @@ pub(crate) fn run<const DM: usize>(
 mod tests {
     use super::*;
 
-    /// The `u32` normalizer is the general one, over every total a short
+    /// The `u32` normalizers (branching and bounded) are the general one, over every total a short
     /// row can have at its ends and on a dense grid.
     #[test]
     fn the_u32_normalizer_is_the_general_one() {
         let mut total = 1u32 << 16;
         while total <= 1 << 24 {
             for t in [total, total + 1, total - 1] {
-                let (a, b) = (Normalizer::new(u64::from(t)), Normalizer::new_u32(t));
-                assert_eq!((a.factor, a.shift), (b.factor, b.shift), "{t}");
+                let a = Normalizer::new(u64::from(t));
+                for b in [Normalizer::new_u32(t), Normalizer::new_u32_bounded(t)] {
+                    assert_eq!((a.factor, a.shift), (b.factor, b.shift), "{t}");
+                }
             }
             total += 977;
         }
-        let (a, b) = (Normalizer::new(0), Normalizer::new_u32(0));
-        assert_eq!((a.factor, a.shift), (b.factor, b.shift));
+        let a = Normalizer::new(0);
+        for b in [Normalizer::new_u32(0), Normalizer::new_u32_bounded(0)] {
+            assert_eq!((a.factor, a.shift), (b.factor, b.shift));
+        }
     }
 }
