@@ -111,10 +111,13 @@ pub(crate) fn axpy_block_bounded<R: ?Sized + AsMut<[f32]>, V: ?Sized + Row>(
 }
 
 /// `acc[i] = acc[i] / l` if the state `started`, else `otherwise` (NaN
-/// or 0): the quotient computed either way.
+/// or 0): the quotient computed either way. The mask goes through
+/// `black_box`, once per row: seen through, the select becomes a branch
+/// around the divisions (LLVM does that on the Cortex-M4F).
 #[inline(always)]
 pub(crate) fn finish_bounded(acc: &mut [f32], started: bool, l: f32, otherwise: f32) {
+    let m = core::hint::black_box(mask(started));
     for a in acc {
-        *a = select(started, *a / l, otherwise);
+        *a = f32::from_bits(((*a / l).to_bits() & m) | (otherwise.to_bits() & !m));
     }
 }
