@@ -1,17 +1,27 @@
-//! Integer comparisons as arithmetic: masks from the borrow of a
-//! subtraction, and the maximum, clamp and select built on them. Cores
-//! without conditional execution (the Cortex-M0) turn a comparison that
-//! feeds a value into a branch; these never compare, so the integer path's
-//! instructions do not depend on the data where they are used (every row
-//! step of the bounded-time build, and the weight and the normaliser in
-//! every build).
+//! Integer comparisons as arithmetic: masks from the borrow or the sign of
+//! a subtraction, and the maximum, clamp and select built on them, for the
+//! bounded-time build. Cores without conditional execution (the Cortex-M0)
+//! turn a comparison that feeds a value into a branch; these never
+//! compare, so the integer path's instructions do not depend on the data.
+//!
+//! Both the difference a mask comes from and the mask pass through
+//! [`core::hint::black_box`]: LLVM recognises a sign taken from a
+//! difference as a comparison, and `x & mask` as a select, and on the
+//! Cortex-M0 turns either into a branch (QEMU's counts showed both).
+
+/// All ones if `d < 0`, else zero, computed from `d`'s sign bit with
+/// neither seen by the optimiser (a few stores and loads).
+#[inline(always)]
+fn negative(d: i64) -> u32 {
+    let high = (core::hint::black_box(d) >> 32) as i32;
+    core::hint::black_box((high >> 31) as u32)
+}
 
 /// All ones if `x ≥ y`, else zero (unsigned): the sign of `x − y` taken
 /// in 64 bits, where it cannot wrap.
 #[inline(always)]
 pub(crate) fn at_least(x: u32, y: u32) -> u32 {
-    let borrow = (u64::from(x).wrapping_sub(u64::from(y)) >> 63) as u32;
-    borrow.wrapping_sub(1)
+    !negative(i64::from(x) - i64::from(y))
 }
 
 /// `if mask is all ones { a } else { b }` for a mask of all ones or zero.
@@ -20,21 +30,20 @@ pub(crate) fn pick(mask: u32, a: u32, b: u32) -> u32 {
     (a & mask) | (b & !mask)
 }
 
-/// The larger of `a` and `b`, both of size below `2^30` (so that `a − b`
-/// does not wrap).
+/// The larger of `a` and `b`.
 #[inline(always)]
 pub(crate) fn max(a: i32, b: i32) -> i32 {
-    let b_larger = a.wrapping_sub(b) >> 31;
+    let b_larger = negative(i64::from(a) - i64::from(b)) as i32;
     a ^ ((a ^ b) & b_larger)
 }
 
-/// `x` clamped to `lo..=hi`, for `x`, `lo` and `hi` of size below `2^30`.
+/// `x` clamped to `lo..=hi` (`lo ≤ hi`).
 #[inline(always)]
 pub(crate) fn clamp(x: i32, lo: i32, hi: i32) -> i32 {
-    let over = x.wrapping_sub(hi);
-    let x = hi.wrapping_add(over & (over >> 31));
-    let under = x.wrapping_sub(lo);
-    lo.wrapping_add(under & !(under >> 31))
+    let below_hi = negative(i64::from(x) - i64::from(hi)) as i32;
+    let x = (x & below_hi) | (hi & !below_hi);
+    let below_lo = negative(i64::from(x) - i64::from(lo)) as i32;
+    (lo & below_lo) | (x & !below_lo)
 }
 
 #[cfg(test)]
@@ -69,7 +78,9 @@ mod tests {
 
     #[test]
     fn max_and_clamp_are_the_std_ones() {
-        let small = [
+        let values = [
+            i32::MIN,
+            i32::MIN + 1,
             1 - (1 << 30),
             -(1 << 23),
             -129,
@@ -81,9 +92,11 @@ mod tests {
             128,
             1 << 23,
             (1 << 30) - 1,
+            i32::MAX - 1,
+            i32::MAX,
         ];
-        for &a in &small {
-            for &b in &small {
+        for &a in &values {
+            for &b in &values {
                 assert_eq!(max(a, b), a.max(b), "max({a}, {b})");
             }
             assert_eq!(clamp(a, -128, 127), a.clamp(-128, 127), "clamp({a})");

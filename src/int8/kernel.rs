@@ -300,9 +300,7 @@ fn row_keeping<const DM: usize, const KEPT: usize>(
     // Pass 1: scores and their maximum. (`heapless::Vec`: no stores for
     // slots a short row never uses.)
     let mut kept = heapless::Vec::<u32, KEPT>::new();
-    // Below every score (`|s| < 2^23`), so the branch-free maximum of the
-    // bounded-time build cannot wrap; a row with a key replaces it.
-    let mut max = if BOUNDED { -(1 << 24) } else { i32::MIN };
+    let mut max = i32::MIN;
     let larger = |a: i32, b: i32| {
         if BOUNDED {
             branchless::max(a, b)
