@@ -111,6 +111,48 @@ impl Inputs {
         }
     }
 
+    /// Fills every input for one case of the integer bounded-time proof:
+    /// [`generate`](Self::generate)'s, then the case's changes to the
+    /// queries and to each position's key and value.
+    #[cfg(feature = "bounded-time")]
+    pub fn fill_case(&mut self, params: Params, case: Case) {
+        self.generate(params, crate::SEED);
+        let q = self.q.as_flattened_mut().as_flattened_mut();
+        match case {
+            Case::Ordinary => return,
+            Case::Extremes => {
+                for (i, x) in q.iter_mut().enumerate() {
+                    *x = if i % 2 == 0 { i8::MIN } else { i8::MAX };
+                }
+            }
+            Case::Equal => q.fill(QUERY.zero_point as i8),
+            Case::RisingMax | Case::FallingMax => q.fill(i8::MAX),
+        }
+        let cache = self.cache.insert(Cache::new(params));
+        let mut stream = KvStream::new(crate::SEED);
+        for j in 0..N {
+            let (mut k, v) = stream.next_position_i8();
+            // Key j's entries: −128 + 8j rising (score rising with j), or
+            // falling from 127.
+            let step = (8 * j).min(255) as i16;
+            match case {
+                Case::Ordinary | Case::Equal => {}
+                Case::Extremes => {
+                    for (i, x) in k.as_flattened_mut().iter_mut().enumerate() {
+                        *x = if i % 2 == 0 { i8::MIN } else { i8::MAX };
+                    }
+                }
+                Case::RisingMax => k = [[(step - 128) as i8; D]; KVH],
+                Case::FallingMax => k = [[(127 - step) as i8; D]; KVH],
+            }
+            // Cannot fail: N pushes into a new cache of capacity N. If one
+            // did, `kv` would be `None` and the run would fail.
+            if cache.push(&k, &v).is_err() {
+                break;
+            }
+        }
+    }
+
     /// The prepared parameters, once [`generate`](Self::generate) ran.
     #[must_use]
     pub fn params(&self) -> Option<&Params> {
@@ -141,6 +183,51 @@ impl KvStream {
             *x = self.v.next_i8();
         }
         (k, v)
+    }
+}
+
+/// One input of the integer path's bounded-time proof: what integers can
+/// hold of the `f32` proof's cases (no NaN, no mask), and the weights'
+/// cutoff crossed both ways.
+#[cfg(feature = "bounded-time")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Case {
+    /// The firmware's seeded inputs.
+    Ordinary,
+    /// Queries and keys at the ends of `i8`, alternating: the largest
+    /// scores of either sign.
+    Extremes,
+    /// Queries at their zero point: every score 0, every weight 1.
+    Equal,
+    /// Key `j`'s entries `−128 + 8j`: each key a new maximum, the earlier
+    /// ones past the cutoff.
+    RisingMax,
+    /// Key `j`'s entries `127 − 8j`: the maximum first, the later keys past
+    /// the cutoff.
+    FallingMax,
+}
+
+#[cfg(feature = "bounded-time")]
+impl Case {
+    /// Every case, in the order the firmware runs them.
+    pub const ALL: [Case; 5] = [
+        Case::Ordinary,
+        Case::Extremes,
+        Case::Equal,
+        Case::RisingMax,
+        Case::FallingMax,
+    ];
+
+    /// The case's name in the firmware's output.
+    #[must_use]
+    pub const fn name(self) -> &'static str {
+        match self {
+            Case::Ordinary => "ordinary",
+            Case::Extremes => "extremes",
+            Case::Equal => "equal scores",
+            Case::RisingMax => "rising maximum",
+            Case::FallingMax => "falling maximum",
+        }
     }
 }
 

@@ -142,6 +142,12 @@ markers! {
     /// Marks its end.
     #[cfg(feature = "bounded-time")]
     bench_bounded_scored_end = 0x5157_0010;
+    /// Marks the start of an integer call of the bounded-time proof.
+    #[cfg(feature = "bounded-time")]
+    bench_bounded_int8_start = 0x5157_0011;
+    /// Marks its end.
+    #[cfg(feature = "bounded-time")]
+    bench_bounded_int8_end = 0x5157_0012;
 }
 
 /// Runs `step` on a painted stack between the markers `start` and `end`;
@@ -202,6 +208,12 @@ fn run() -> ! {
         Buffers::Int8 { inputs, out } => run_int8(inputs, out),
         _ => false,
     };
+    #[cfg(feature = "bounded-time")]
+    let bounded = bounded
+        && match buffers {
+            Buffers::Int8 { inputs, out } => run_bounded_int8(inputs, out),
+            _ => false,
+        };
     *buffers = Buffers::Half {
         caches: kv16::Caches::EMPTY,
     };
@@ -363,6 +375,62 @@ fn run_bounded(inputs: &mut Inputs, out: &mut Queries) -> bool {
     hprintln!(
         "bounded time: {} cases, each through the attention call and the scored call: {}",
         Case::ALL.len(),
+        if passed { "checks hold" } else { "CHECKS FAIL" }
+    );
+    passed
+}
+
+/// The integer path's bounded-time proof: for each case of `int8::Case`,
+/// the integer call between its markers, its output checked bit for bit
+/// against the specification and within the bound of the oracle. `true`
+/// if every check passed.
+#[cfg(feature = "bounded-time")]
+#[inline(never)]
+fn run_bounded_int8(inputs: &mut int8::Inputs, out: &mut int8::Queries) -> bool {
+    let params = match int8::params() {
+        Ok(params) => params,
+        Err(e) => {
+            hprintln!("bounded int8: the parameters are refused: {}", e);
+            return false;
+        }
+    };
+    let mut passed = true;
+    for case in int8::Case::ALL {
+        let name = case.name();
+        inputs.fill_case(params, case);
+        let (Some(params), Some((k, v))) = (inputs.params(), inputs.kv()) else {
+            hprintln!(
+                "bounded int8 {}: the KV cache does not hold all {} positions",
+                name,
+                fw::N
+            );
+            return false;
+        };
+        bench_bounded_int8_start();
+        int8::attention(
+            black_box(params),
+            black_box(&inputs.q),
+            black_box(k),
+            black_box(v),
+            black_box(&mut *out),
+        );
+        bench_bounded_int8_end();
+        let accuracy = int8::check_against_reference(inputs, out);
+        hprintln!(
+            "bounded int8 {}: {} (max |out - oracle| = {} steps)",
+            name,
+            if accuracy.passed() {
+                "the specification's bits, within the bound"
+            } else {
+                "CHECK FAILS"
+            },
+            accuracy.max_error
+        );
+        passed &= accuracy.passed();
+    }
+    hprintln!(
+        "bounded time int8: {} cases through the integer call: {}",
+        int8::Case::ALL.len(),
         if passed { "checks hold" } else { "CHECKS FAIL" }
     );
     passed
