@@ -372,6 +372,48 @@
 //! firmware (what each column counts, and the budgets CI holds them to:
 //! `benches/README.md`).
 //!
+//! # Bounded time
+//! With the `bounded-time` feature a call executes the same instructions
+//! whatever the values of its inputs, for hard real-time budgets: the
+//! instruction count depends on the shapes (and, for a cache, on how many
+//! positions it holds), never on the data. The outputs are the same bits
+//! as without the feature (a NaN's sign and payload aside).
+//!
+//! - `f32`: every query takes the one-query path, whose data-dependent
+//!   steps become selects: the rescale runs on every block (by exactly 1
+//!   when the maximum does not grow), the maximum is a compare-and-select
+//!   fold, every key of a block is multiplied into a candidate sum that
+//!   only an unmasked key's select keeps (a NaN in a masked value still
+//!   changes nothing, though the value is now loaded), and the end selects
+//!   among `acc / l`, NaN and 0. The log-sum-exp output (`libm`'s `logf`)
+//!   is not covered.
+//! - [`int8`]: every key's weight is computed and masked (no cutoff
+//!   skip), and the row's maximum, the normaliser and the output's
+//!   saturation are arithmetic on masks, since a core without conditional
+//!   execution (the Cortex-M0) turns any comparison that feeds a value
+//!   into a branch. Not covered: the `f32`-output calls, and on cores
+//!   without a 64-bit shifter and a divider (the Cortex-M0, `riscv32imc`)
+//!   rows of more than 128 keys, whose normaliser calls the compiler's
+//!   64-bit shift and division routines.
+//!
+//! `.ci/footprint` proves it in QEMU: the firmware's `f32` call (plain,
+//! and scored with a key mask) on ordinary inputs, large scores, NaNs,
+//! all-masked rows and a rising maximum, and its integer call on ordinary
+//! inputs, extremes, equal scores and a rising and a falling maximum,
+//! each execute one instruction count, which CI requires; the README's
+//! footprint table shows the counts and the cost against the default
+//! build. On the Cortex-M4F the bounded `f32` call executes 1.67 times the
+//! default call's instructions and the integer call 1.48 times; on the
+//! Cortex-M0 the integer call 1.36 times. On hosts every query takes the
+//! one-query path, so prefill loses the tile path's speed.
+//!
+//! Where there is no FPU (the Cortex-M0, `riscv32imc`) every `f32`
+//! operation is one of the compiler's soft-float routines, whose
+//! instructions depend on the operands (NaN, zero and subnormal operands
+//! and normalisation take other paths): there the `f32` path is not
+//! bounded (the table shows the spread), and the integer path is the one
+//! to budget.
+//!
 //! # Features
 //! - `std`: forwards `std` to `wide` (a faster scalar `sqrt` there). The
 //!   kernels never need it.
@@ -380,6 +422,9 @@
 //!   current thread pool in tiles of query positions of a fixed size, so
 //!   the bits never depend on the number of threads; and the caches'
 //!   `par_step` / `par_attend`, one task per four query heads (implies `std`).
+//! - `bounded-time`: every call executes the same instructions whatever
+//!   the data ([Bounded time](#bounded-time)); the same bits, slower (the
+//!   tile path and every skip are off).
 //!
 //! # MSRV
 //! Rust 1.89 (the minimum of `wide` 1.7).
