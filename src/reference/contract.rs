@@ -31,17 +31,12 @@ pub fn attention_mass_f64(
     let scale = f64::from(s.scale);
     for_each_row(&s, (q, k, v), out, |q, keys, values, out| {
         let scores = keys.map(|k| dot::<f64>(q, k) * scale);
-        softmax_weighted_map(scores.clone(), values.clone(), f32::abs, out);
         // The flush allowance: a weight below f32::MIN_POSITIVE, which the
         // kernel's exp makes exactly 0, moves an output by less than
         // 2⁻¹²⁶·|vⱼ|; with `4ε·mass` in the bound, `FLUSH·|vⱼ|` per key in
         // the mass covers every key being flushed (masked keys have no
         // weight to flush).
-        for (_, v) in scores.zip(values).filter(|&(s, _)| weighs(s)) {
-            for (o, &x) in out.iter_mut().zip(v) {
-                *o += FLUSH * f64::from(x.abs());
-            }
-        }
+        softmax_weighted_map(scores, None, values, f32::abs, FLUSH, out);
     });
     Ok(())
 }
@@ -498,7 +493,7 @@ pub fn rounding_error_bound(
         } else {
             0.0
         };
-        softmax_weighted_map(scores.clone(), values.clone(), f32::abs, out);
+        softmax_weighted_map(scores.clone(), None, values.clone(), f32::abs, 0.0, out);
         // `out` holds Σⱼ wⱼ·|vⱼ| per value.
         for o in out.iter_mut() {
             let mass = *o;

@@ -148,24 +148,29 @@ fn softmax_weighted_sum<'a, T: Real>(
     values: impl Iterator<Item = &'a [f32]>,
     out: &mut [T],
 ) {
-    softmax_weighted_map(scores, values, |x| x, out);
+    softmax_weighted_map(scores, None, values, |x| x, T::ZERO, out);
 }
 
-/// [`softmax_weighted_sum`] of `value(v)` for each value `v`.
+/// [`softmax_weighted_sum`] of `value(v)` for each value `v`, with an
+/// optional sink logit in the normaliser (`e^{sink − m}` added to `z`, no
+/// value: gpt-oss's sinks) and each weight raised by `flush` (0 for an
+/// output; the contract's flush allowance for a mass).
 fn softmax_weighted_map<'a, T: Real>(
     scores: impl Iterator<Item = T> + Clone,
+    sink: Option<T>,
     values: impl Iterator<Item = &'a [f32]>,
     value: impl Fn(f32) -> f32,
+    flush: T,
     out: &mut [T],
 ) {
     let seen = scores.clone().filter(|&s| weighs(s));
-    let m = row_max(seen.clone());
-    let z = seen.fold(T::ZERO, |z, s| z + (s - m).exp());
+    let m = row_max(seen.clone().chain(sink));
+    let z = seen.chain(sink).fold(T::ZERO, |z, s| z + (s - m).exp());
     out.fill(T::NEG_ZERO);
     let mut any = false;
     for (s, v) in scores.zip(values).filter(|&(s, _)| weighs(s)) {
         any = true;
-        let w = (s - m).exp() / z;
+        let w = (s - m).exp() / z + flush;
         for (o, &x) in out.iter_mut().zip(v) {
             *o = *o + w * T::from_f32(value(x));
         }

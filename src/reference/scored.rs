@@ -2,8 +2,8 @@
 //! formulas of [`Scoring`] write it, one score at a time.
 
 use super::contract::FLUSH;
-use super::rows::{HeadRows, Sizes, for_each_row_at};
-use super::{Real, dot, row_max, weighs};
+use super::rows::{Sizes, for_each_row_at};
+use super::{Real, dot, softmax_weighted_map};
 use crate::error::Error;
 use crate::{Scoring, Shape};
 
@@ -62,36 +62,8 @@ fn run<T: Real>(
             .enumerate()
             .map(|(j, k)| score_of::<T>(scoring, s, at, j, q, k));
         let sink = scoring.get_sinks().and_then(|x| x.get(h)).copied();
-        weighted_sum(scores, sink.map(T::from_f32), values, &value, flush, out);
+        softmax_weighted_map(scores, sink.map(T::from_f32), values, &value, flush, out);
     });
-}
-
-/// Softmax of `scores` with an optional sink logit in the normaliser, and
-/// the weighted sum of the value rows (masked keys left out; a row with no
-/// weighed key is 0).
-fn weighted_sum<T: Real>(
-    scores: impl Iterator<Item = T> + Clone,
-    sink: Option<T>,
-    values: HeadRows<'_>,
-    value: impl Fn(f32) -> f32,
-    flush: T,
-    out: &mut [T],
-) {
-    let seen = scores.clone().filter(|&s| weighs(s));
-    let m = row_max(seen.clone().chain(sink));
-    let z = seen.chain(sink).fold(T::ZERO, |z, s| z + (s - m).exp());
-    out.fill(T::NEG_ZERO);
-    let mut any = false;
-    for (s, v) in scores.zip(values).filter(|&(s, _)| weighs(s)) {
-        any = true;
-        let w = (s - m).exp() / z;
-        for (o, &x) in out.iter_mut().zip(v) {
-            *o = *o + (w + flush) * T::from_f32(value(x));
-        }
-    }
-    if !any {
-        out.fill(T::ZERO);
-    }
 }
 
 /// The checks of [`crate::causal_attention_scored`], in its order.
