@@ -30,6 +30,35 @@ pub(crate) fn pick(mask: u32, a: u32, b: u32) -> u32 {
     (a & mask) | (b & !mask)
 }
 
+/// [`pick`] on 64 bits: the mask applies to both halves.
+#[inline(always)]
+pub(crate) fn pick_u64(mask: u32, a: u64, b: u64) -> u64 {
+    let mask = u64::from(mask) | (u64::from(mask) << 32);
+    (a & mask) | (b & !mask)
+}
+
+/// All ones if bit `k` of `x` is set, else zero.
+#[inline(always)]
+fn bit(x: u32, k: u32) -> u32 {
+    core::hint::black_box(0u32.wrapping_sub((core::hint::black_box(x) >> k) & 1))
+}
+
+/// `x >> amount` (arithmetic, `amount < 64`) as six shifts by constants,
+/// 32, 16, 8, 4, 2 and 1 bits, each kept by the mask of its bit of
+/// `amount`: no variable 64-bit shift, which cores without a 64-bit
+/// shifter leave to a compiler routine that branches on the amount.
+#[inline(always)]
+pub(crate) fn shift_right(x: i64, amount: u32) -> i64 {
+    let step =
+        |x: i64, shifted: i64, k: u32| pick_u64(bit(amount, k), shifted as u64, x as u64) as i64;
+    let x = step(x, x >> 32, 5);
+    let x = step(x, x >> 16, 4);
+    let x = step(x, x >> 8, 3);
+    let x = step(x, x >> 4, 2);
+    let x = step(x, x >> 2, 1);
+    step(x, x >> 1, 0)
+}
+
 /// The larger of `a` and `b`.
 #[inline(always)]
 pub(crate) fn max(a: i32, b: i32) -> i32 {
@@ -73,6 +102,35 @@ mod tests {
                 assert_eq!(at_least(x, y), want, "{x} ≥ {y}");
                 assert_eq!(pick(want, x, y), if x >= y { x } else { y });
             }
+        }
+    }
+
+    #[test]
+    fn the_shift_is_the_std_one() {
+        let values = [
+            i64::MIN,
+            i64::MIN + 1,
+            -(1 << 40) - 12345,
+            -(1 << 32),
+            -0x1234_5678,
+            -1,
+            0,
+            1,
+            0x1234_5678,
+            1 << 32,
+            (1 << 40) + 12345,
+            i64::MAX - 1,
+            i64::MAX,
+        ];
+        for &x in &values {
+            for amount in 0..64 {
+                assert_eq!(shift_right(x, amount), x >> amount, "{x} >> {amount}");
+            }
+            let mask = at_least(x as u32, 0x8000_0000);
+            assert_eq!(
+                pick_u64(mask, x as u64, !x as u64),
+                if mask == 0 { !x as u64 } else { x as u64 }
+            );
         }
     }
 

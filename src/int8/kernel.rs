@@ -65,6 +65,15 @@ impl Normalizer {
     /// total gives mean 0.
     #[inline(always)]
     pub(crate) fn new(total: u64) -> Self {
+        if BOUNDED {
+            return Self::new_bounded(total);
+        }
+        Self::new_branching(total)
+    }
+
+    /// [`new`](Self::new) of the default build.
+    #[inline(always)]
+    fn new_branching(total: u64) -> Self {
         let b = (64 - total.leading_zeros()).saturating_sub(16);
         let top = (total >> b) as u32;
         match ((1u32 << 30) + top / 2).checked_div(top) {
@@ -127,18 +136,7 @@ impl Normalizer {
         for _ in 0..16 {
             b += at_least(total >> b, 1 << 16) & 1;
         }
-        let top = total >> b;
-        // round(2^30 / top) = floor((2^30 + top/2) / top), one quotient
-        // bit at a time: top ≥ 2^15 when b ≥ 1, so the quotient is below
-        // 2^16 and `top << 15` below 2^31.
-        let mut rest = (1u32 << 30) + top / 2;
-        let mut factor = 0u32;
-        for bit in (0..16).rev() {
-            let step = top << bit;
-            let fits = at_least(rest, step);
-            rest -= step & fits;
-            factor |= (1 << bit) & fits;
-        }
+        let factor = Self::factor_bounded(total >> b);
         // A total below 2^16 (b = 0) is a row without a key: mean 0.
         let keyless = !at_least(total, 1 << 16);
         Normalizer {
@@ -147,15 +145,77 @@ impl Normalizer {
         }
     }
 
+    /// [`new`](Self::new) without a branch on the total and without the
+    /// compiler's 64-bit shift and division routines, for the bounded-time
+    /// build: the same `b` and `F`.
+    #[inline(always)]
+    pub(crate) fn new_bounded(total: u64) -> Self {
+        // `b` is the largest shift that leaves `top ≥ 2^15` (the bit length
+        // of a total of at least 2^16, minus 16), found by six steps of
+        // 32, 16, 8, 4, 2 and 1 bits, each taken if it leaves 2^15 or more.
+        // After a step of `s` bits, taken or not, `top < 2^(15+s)`: the
+        // first step's result fits u32, and after the second `top` does.
+        let high = (total >> 32) as u32;
+        let take = at_least(high, 1 << 15);
+        let wide = branchless::pick_u64(take, u64::from(high), total);
+        let mut b = 32 & take;
+        let part = (wide >> 16) as u32;
+        let take = at_least(part, 1 << 15);
+        let mut top = pick(take, part, wide as u32);
+        b += 16 & take;
+        for s in [8, 4, 2, 1] {
+            let take = at_least(top >> s, 1 << 15);
+            top = pick(take, top >> s, top);
+            b += s & take;
+        }
+        let factor = Self::factor_bounded(top);
+        // A total below 2^16 (b = 0) is a row without a key: mean 0.
+        let keyless = !at_least(b, 1);
+        Normalizer {
+            factor: (factor & !keyless) as i32,
+            shift: pick(keyless, 8, b + 8),
+        }
+    }
+
+    /// `round(2^30 / top) = floor((2^30 + top/2) / top)` for `top < 2^16`,
+    /// one quotient bit at a time with masks (16 steps whatever `top`): for
+    /// `top ≥ 2^15` the quotient is below 2^16 and `top << 15` below 2^31.
+    /// (For a smaller `top`, a keyless row's, the bits are discarded.)
+    #[inline(always)]
+    fn factor_bounded(top: u32) -> u32 {
+        let mut rest = (1u32 << 30) + top / 2;
+        let mut factor = 0u32;
+        for bit in (0..16).rev() {
+            let step = top << bit;
+            let fits = at_least(rest, step);
+            rest -= step & fits;
+            factor |= (1 << bit) & fits;
+        }
+        factor
+    }
+
     /// The mean of one weighted sum, in `Q22` value steps.
     #[inline(always)]
     pub(crate) fn mean(self, sum: i64) -> i32 {
         if BOUNDED {
-            // The general form for every sum: the same value (the clamp
-            // never acts on a row's sum), without a branch on its size.
-            let scaled = (((sum >> (self.shift - 1)) + 1) >> 1) as i32;
-            return branchless::clamp(scaled, -0xFFFF, 0xFFFF).wrapping_mul(self.factor);
+            return self.mean_bounded(sum);
         }
+        self.mean_branching(sum)
+    }
+
+    /// [`mean`](Self::mean) of the bounded-time build: the general form
+    /// for every sum, the same value (the clamp never acts on a row's sum),
+    /// without a branch on its size and with the shift by constants
+    /// ([`branchless::shift_right`]).
+    #[inline(always)]
+    fn mean_bounded(self, sum: i64) -> i32 {
+        let scaled = ((branchless::shift_right(sum, self.shift - 1) + 1) >> 1) as i32;
+        branchless::clamp(scaled, -0xFFFF, 0xFFFF).wrapping_mul(self.factor)
+    }
+
+    /// [`mean`](Self::mean) of the default build.
+    #[inline(always)]
+    fn mean_branching(self, sum: i64) -> i32 {
         match i32::try_from(sum) {
             // (A shift past 31 needs a total of 2^40: 2^24 keys.)
             Ok(x) if self.shift <= 31 => self.mean_i32(x),
@@ -424,16 +484,50 @@ mod tests {
         let mut total = 1u32 << 16;
         while total <= 1 << 24 {
             for t in [total, total + 1, total - 1] {
-                let a = Normalizer::new(u64::from(t));
+                let a = Normalizer::new_branching(u64::from(t));
                 for b in [Normalizer::new_u32(t), Normalizer::new_u32_bounded(t)] {
                     assert_eq!((a.factor, a.shift), (b.factor, b.shift), "{t}");
                 }
             }
             total += 977;
         }
-        let a = Normalizer::new(0);
+        let a = Normalizer::new_branching(0);
         for b in [Normalizer::new_u32(0), Normalizer::new_u32_bounded(0)] {
             assert_eq!((a.factor, a.shift), (b.factor, b.shift));
+        }
+    }
+
+    /// The bounded normalizer and mean of long rows are the default ones:
+    /// totals on a geometric grid up to 2^40 (2^24 keys) and every power
+    /// of two to 2^63 with its neighbours, each with sums up to `255·W` in
+    /// size (a row's bound).
+    #[test]
+    fn the_bounded_long_normalizer_is_the_default_one() {
+        let mut totals = std::vec![0u64, 1, 0xFFFF, u64::MAX];
+        for k in 0..64 {
+            totals.extend([1u64 << k, (1u64 << k) + 1, (1u64 << k) - 1]);
+        }
+        let mut total = 1u64 << 16;
+        while total < 1 << 40 {
+            totals.extend([total, total + 1]);
+            total += total / 97 + 1;
+        }
+        for &t in &totals {
+            let a = Normalizer::new_branching(t);
+            let b = Normalizer::new_bounded(t);
+            assert_eq!((a.factor, a.shift), (b.factor, b.shift), "{t}");
+            if t > 1 << 40 {
+                continue;
+            }
+            let w = t as i64;
+            let mut sums = std::vec![0i64, 1, -1, w, -w, 255 * w, -255 * w];
+            for k in 1..64 {
+                let part = 255 * w / (k * k + 3);
+                sums.extend([part, -part, part + 1, -part - 1]);
+            }
+            for sum in sums {
+                assert_eq!(a.mean_branching(sum), a.mean_bounded(sum), "{sum} / {t}");
+            }
         }
     }
 }
