@@ -11,7 +11,9 @@
 //!
 //! Memory: queries 1 KiB, output 1 KiB (the caller's), and the cache holding
 //! the keys and values, 1 KiB and its bookkeeping; the checks work one query
-//! position at a time, as the f32 run's do.
+//! position at a time, as the f32 run's do. With the `bounded-time` feature,
+//! also the long call of the bounded-time proof ([`long_attention`]: one
+//! query over [`LONG`] keys, 5 KiB in its cache).
 
 use microattn::int8::{KvCache, Params, Quant};
 use microattn::reference::int8 as spec;
@@ -229,6 +231,155 @@ impl Case {
             Case::FallingMax => "falling maximum",
         }
     }
+}
+
+/// Keys in the row of the integer bounded-time proof's long call: more
+/// than the 128 whose weights the kernel sums in `i32` only, so that the
+/// call takes its long-row path (`i64` sums and the 64-bit normaliser).
+#[cfg(feature = "bounded-time")]
+pub const LONG: usize = 160;
+
+/// The long call's cache: [`LONG`] positions of one head (5 KiB of keys
+/// and values). A cache, not the runtime API: its head dimension is a
+/// constant, so the kernel's scratch is `D` sums, not
+/// [`MAX_HEAD_DIM`](microattn::int8::MAX_HEAD_DIM) (4 KiB more stack than
+/// the Cortex-M0 has left).
+#[cfg(feature = "bounded-time")]
+pub type LongCache = KvCache<LONG, 1, D>;
+
+/// The inputs and output of the long call: one query, and [`LONG`]
+/// positions of keys and values, the last appended by the call.
+#[cfg(feature = "bounded-time")]
+pub struct LongInputs {
+    /// The query (one head).
+    pub q: [[i8; D]; 1],
+    /// The last position's key.
+    pub k: [[i8; D]; 1],
+    /// The last position's value.
+    pub v: [[i8; D]; 1],
+    /// The output.
+    pub out: [[i8; D]; 1],
+    /// The first `LONG − 1` positions, once [`fill_case`](Self::fill_case)
+    /// ran; all `LONG` after the call.
+    cache: Option<LongCache>,
+}
+
+#[cfg(feature = "bounded-time")]
+impl LongInputs {
+    /// Zeros and no cache: the initial value of a buffer.
+    pub const EMPTY: LongInputs = LongInputs {
+        q: [[0; D]; 1],
+        k: [[0; D]; 1],
+        v: [[0; D]; 1],
+        out: [[0; D]; 1],
+        cache: None,
+    };
+
+    /// Fills the query and every position for one case, as
+    /// [`Inputs::fill_case`] does for the short rows: seeded values, and
+    /// the case's query and keys; the rising and falling keys' entries
+    /// sweep the whole `i8` range over the row.
+    pub fn fill_case(&mut self, params: Params, case: Case) {
+        let mut rng = XorShift32::new(crate::SEED);
+        for x in &mut self.q[0] {
+            *x = rng.next_i8();
+        }
+        let alternating = |i: usize| {
+            if i.is_multiple_of(2) {
+                i8::MIN
+            } else {
+                i8::MAX
+            }
+        };
+        match case {
+            Case::Ordinary => {}
+            Case::Extremes => {
+                for (i, x) in self.q[0].iter_mut().enumerate() {
+                    *x = alternating(i);
+                }
+            }
+            Case::Equal => self.q[0].fill(QUERY.zero_point as i8),
+            Case::RisingMax | Case::FallingMax => self.q[0].fill(i8::MAX),
+        }
+        let cache = self.cache.insert(LongCache::new(params));
+        for j in 0..LONG {
+            let (mut k, mut v) = ([[0; D]; 1], [[0; D]; 1]);
+            for x in &mut k[0] {
+                *x = rng.next_i8();
+            }
+            for x in &mut v[0] {
+                *x = rng.next_i8();
+            }
+            let step = (255 * j / (LONG - 1)) as i16;
+            match case {
+                Case::Ordinary | Case::Equal => {}
+                Case::Extremes => {
+                    for (i, x) in k[0].iter_mut().enumerate() {
+                        *x = alternating(i);
+                    }
+                }
+                Case::RisingMax => k[0].fill((step - 128) as i8),
+                Case::FallingMax => k[0].fill((127 - step) as i8),
+            }
+            if j + 1 == LONG {
+                (self.k, self.v) = (k, v);
+            } else if cache.push(&k, &v).is_err() {
+                // Cannot fail: LONG − 1 pushes into a new cache of capacity
+                // LONG. If one did, the call's check would fail.
+                break;
+            }
+        }
+    }
+
+    /// `true` if [`long_attention`]'s output equals the specification's
+    /// ([`reference::int8::causal_attention_dyn`](spec::causal_attention_dyn))
+    /// over the cache's `LONG` positions, bit for bit. Never inlined: its
+    /// scratch is on the stack only while it runs.
+    #[inline(never)]
+    #[must_use]
+    pub fn is_specified(&self) -> bool {
+        let Some(cache) = &self.cache else {
+            return false;
+        };
+        let shape = Shape::new(1, LONG, 1, 1, D);
+        let (k, v) = (cache.keys(), cache.values());
+        let (k, v) = (
+            k.as_flattened().as_flattened(),
+            v.as_flattened().as_flattened(),
+        );
+        let mut want = [0; D];
+        cache.is_full()
+            && spec::causal_attention_dyn(&shape, cache.params(), &self.q[0], k, v, &mut want)
+                .is_ok()
+            && want == self.out[0]
+    }
+}
+
+/// The long call of the integer bounded-time proof: one query over
+/// [`LONG`] keys, the decode step that appends the last position
+/// ([`KvCache::step`]). Never inlined, as [`attention`].
+///
+/// # Errors
+/// [`Error::CacheFull`] if the cache is full; `CacheFull` with capacity 0
+/// if [`LongInputs::fill_case`] has not run.
+#[cfg(feature = "bounded-time")]
+#[inline(never)]
+pub fn long_attention(inputs: &mut LongInputs) -> Result<(), Error> {
+    let LongInputs {
+        q,
+        k,
+        v,
+        out,
+        cache,
+    } = inputs;
+    let Some(cache) = cache.as_mut() else {
+        return Err(Error::CacheFull {
+            capacity: 0,
+            len: 0,
+            requested: 1,
+        });
+    };
+    cache.step(q, k, v, out)
 }
 
 /// The measured call: one integer causal multi-head attention over all `N`

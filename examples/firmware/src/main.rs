@@ -27,7 +27,12 @@
 //! a key mask) on each between `bench_bounded_scored_start` and `_end`, so
 //! that the instruction-count plugin sees five runs of each region; it
 //! checks each output (the contract, or `+0.0` where every key is masked)
-//! and that the scored call gives the plain call's bits.
+//! and that the scored call gives the plain call's bits. After the integer
+//! run, the same for the integer call on each of the five inputs of
+//! `int8::Case` (`bench_bounded_int8_start` / `_end`), and for the integer
+//! decode step over one row of 160 keys (`int8::long_attention`, the
+//! kernel's long-row path) on each (`bench_bounded_int8_long_start` / `_end`), each
+//! output checked bit for bit against the specification.
 //!
 //! The run is this file, the same on every core. The core's own part is in
 //! `arch/`: the entry point, semihosting (`hprint!`, `hprintln!`), the stack
@@ -84,6 +89,10 @@ enum Buffers {
     },
     Half {
         caches: kv16::Caches,
+    },
+    #[cfg(feature = "bounded-time")]
+    Long {
+        inputs: int8::LongInputs,
     },
 }
 
@@ -148,6 +157,13 @@ markers! {
     /// Marks its end.
     #[cfg(feature = "bounded-time")]
     bench_bounded_int8_end = 0x5157_0012;
+    /// Marks the start of an integer call over a long row of the
+    /// bounded-time proof.
+    #[cfg(feature = "bounded-time")]
+    bench_bounded_int8_long_start = 0x5157_0013;
+    /// Marks its end.
+    #[cfg(feature = "bounded-time")]
+    bench_bounded_int8_long_end = 0x5157_0014;
 }
 
 /// Runs `step` on a painted stack between the markers `start` and `end`;
@@ -214,6 +230,16 @@ fn run() -> ! {
             Buffers::Int8 { inputs, out } => run_bounded_int8(inputs, out),
             _ => false,
         };
+    #[cfg(feature = "bounded-time")]
+    let bounded = bounded && {
+        *buffers = Buffers::Long {
+            inputs: int8::LongInputs::EMPTY,
+        };
+        match buffers {
+            Buffers::Long { inputs } => run_bounded_int8_long(inputs),
+            _ => false,
+        }
+    };
     *buffers = Buffers::Half {
         caches: kv16::Caches::EMPTY,
     };
@@ -434,6 +460,61 @@ fn run_bounded_int8(inputs: &mut int8::Inputs, out: &mut int8::Queries) -> bool 
         if passed { "checks hold" } else { "CHECKS FAIL" }
     );
     passed
+}
+
+/// The integer path's bounded-time proof over a row longer than 128 keys:
+/// for each case of `int8::Case`, the long call
+/// ([`int8::long_attention`]) between its markers, its output checked bit
+/// for bit against the specification. `true` if every check passed.
+#[cfg(feature = "bounded-time")]
+#[inline(never)]
+fn run_bounded_int8_long(inputs: &mut int8::LongInputs) -> bool {
+    let params = match int8::params() {
+        Ok(params) => params,
+        Err(e) => {
+            hprintln!("bounded int8 long: the parameters are refused: {}", e);
+            return false;
+        }
+    };
+    let mut passed = true;
+    for case in int8::Case::ALL {
+        let name = case.name();
+        inputs.fill_case(params, case);
+        let result = measured_long_call(inputs);
+        let ok = result.is_ok() && inputs.is_specified();
+        match result {
+            Err(e) => hprintln!("bounded int8 long {}: the call failed: {}", name, e),
+            Ok(()) => hprintln!(
+                "bounded int8 long {}: {}",
+                name,
+                if ok {
+                    "the specification's bits"
+                } else {
+                    "CHECK FAILS"
+                }
+            ),
+        }
+        passed &= ok;
+    }
+    hprintln!(
+        "bounded time int8 long: {} cases through the integer call over {} keys: {}",
+        int8::Case::ALL.len(),
+        int8::LONG,
+        if passed { "checks hold" } else { "CHECKS FAIL" }
+    );
+    passed
+}
+
+/// The long call between its markers. Never inlined: every case runs
+/// the same instructions between the markers, wherever the loop over the
+/// cases is unrolled.
+#[cfg(feature = "bounded-time")]
+#[inline(never)]
+fn measured_long_call(inputs: &mut int8::LongInputs) -> Result<(), microattn::Error> {
+    bench_bounded_int8_long_start();
+    let result = int8::long_attention(black_box(inputs));
+    bench_bounded_int8_long_end();
+    result
 }
 
 /// Prints one bounded-time case's contract check on its output `out`.
