@@ -391,10 +391,12 @@
 //!   skip), and the row's maximum, the normaliser and the output's
 //!   saturation are arithmetic on masks, since a core without conditional
 //!   execution (the Cortex-M0) turns any comparison that feeds a value
-//!   into a branch. Not covered: the `f32`-output calls, and on cores
-//!   without a 64-bit shifter and a divider (the Cortex-M0, `riscv32imc`)
-//!   rows of more than 128 keys, whose normaliser calls the compiler's
-//!   64-bit shift and division routines.
+//!   into a branch. Rows of more than 128 keys (sums in `i64`) find the
+//!   normaliser's shift and divide bit by bit in a fixed number of steps,
+//!   and shift each `i64` sum by six constant amounts selected by masks,
+//!   so that cores without a 64-bit shifter or a divider (the Cortex-M0,
+//!   `riscv32imc`) call none of the compiler's shift and division
+//!   routines. Not covered: the `f32`-output calls.
 //!
 //! `.ci/footprint` proves it in QEMU: the firmware's `f32` call (plain,
 //! and scored with a key mask) on ordinary inputs, large scores, NaNs,
