@@ -119,34 +119,17 @@ impl Inputs {
     #[cfg(feature = "bounded-time")]
     pub fn fill_case(&mut self, params: Params, case: Case) {
         self.generate(params, crate::SEED);
-        let q = self.q.as_flattened_mut().as_flattened_mut();
-        match case {
-            Case::Ordinary => return,
-            Case::Extremes => {
-                for (i, x) in q.iter_mut().enumerate() {
-                    *x = if i % 2 == 0 { i8::MIN } else { i8::MAX };
-                }
-            }
-            Case::Equal => q.fill(QUERY.zero_point as i8),
-            Case::RisingMax | Case::FallingMax => q.fill(i8::MAX),
+        if case == Case::Ordinary {
+            return;
         }
+        case.change_query(self.q.as_flattened_mut().as_flattened_mut());
         let cache = self.cache.insert(Cache::new(params));
         let mut stream = KvStream::new(crate::SEED);
         for j in 0..N {
             let (mut k, v) = stream.next_position_i8();
             // Key j's entries: −128 + 8j rising (score rising with j), or
             // falling from 127.
-            let step = (8 * j).min(255) as i16;
-            match case {
-                Case::Ordinary | Case::Equal => {}
-                Case::Extremes => {
-                    for (i, x) in k.as_flattened_mut().iter_mut().enumerate() {
-                        *x = if i % 2 == 0 { i8::MIN } else { i8::MAX };
-                    }
-                }
-                Case::RisingMax => k = [[(step - 128) as i8; D]; KVH],
-                Case::FallingMax => k = [[(127 - step) as i8; D]; KVH],
-            }
+            case.change_key(k.as_flattened_mut(), (8 * j).min(255) as i16);
             // Cannot fail: N pushes into a new cache of capacity N. If one
             // did, `kv` would be `None` and the run would fail.
             if cache.push(&k, &v).is_err() {
@@ -231,6 +214,39 @@ impl Case {
             Case::FallingMax => "falling maximum",
         }
     }
+    /// The case's change to seeded query entries.
+    fn change_query(self, q: &mut [i8]) {
+        match self {
+            Case::Ordinary => {}
+            Case::Extremes => alternate_ends(q),
+            Case::Equal => q.fill(QUERY.zero_point as i8),
+            Case::RisingMax | Case::FallingMax => q.fill(i8::MAX),
+        }
+    }
+
+    /// The case's change to a key's seeded entries, at `step` of `0..=255`
+    /// along the row (the rising key's entries `step − 128`, the falling
+    /// key's `127 − step`).
+    fn change_key(self, k: &mut [i8], step: i16) {
+        match self {
+            Case::Ordinary | Case::Equal => {}
+            Case::Extremes => alternate_ends(k),
+            Case::RisingMax => k.fill((step - 128) as i8),
+            Case::FallingMax => k.fill((127 - step) as i8),
+        }
+    }
+}
+
+/// `i8::MIN` at even indices, `i8::MAX` at odd ones.
+#[cfg(feature = "bounded-time")]
+fn alternate_ends(x: &mut [i8]) {
+    for (i, x) in x.iter_mut().enumerate() {
+        *x = if i.is_multiple_of(2) {
+            i8::MIN
+        } else {
+            i8::MAX
+        };
+    }
 }
 
 /// Keys in the row of the integer bounded-time proof's long call: more
@@ -284,23 +300,7 @@ impl LongInputs {
         for x in &mut self.q[0] {
             *x = rng.next_i8();
         }
-        let alternating = |i: usize| {
-            if i.is_multiple_of(2) {
-                i8::MIN
-            } else {
-                i8::MAX
-            }
-        };
-        match case {
-            Case::Ordinary => {}
-            Case::Extremes => {
-                for (i, x) in self.q[0].iter_mut().enumerate() {
-                    *x = alternating(i);
-                }
-            }
-            Case::Equal => self.q[0].fill(QUERY.zero_point as i8),
-            Case::RisingMax | Case::FallingMax => self.q[0].fill(i8::MAX),
-        }
+        case.change_query(&mut self.q[0]);
         let cache = self.cache.insert(LongCache::new(params));
         for j in 0..LONG {
             let (mut k, mut v) = ([[0; D]; 1], [[0; D]; 1]);
@@ -310,17 +310,7 @@ impl LongInputs {
             for x in &mut v[0] {
                 *x = rng.next_i8();
             }
-            let step = (255 * j / (LONG - 1)) as i16;
-            match case {
-                Case::Ordinary | Case::Equal => {}
-                Case::Extremes => {
-                    for (i, x) in k[0].iter_mut().enumerate() {
-                        *x = alternating(i);
-                    }
-                }
-                Case::RisingMax => k[0].fill((step - 128) as i8),
-                Case::FallingMax => k[0].fill((127 - step) as i8),
-            }
+            case.change_key(&mut k[0], (255 * j / (LONG - 1)) as i16);
             if j + 1 == LONG {
                 (self.k, self.v) = (k, v);
             } else if cache.push(&k, &v).is_err() {

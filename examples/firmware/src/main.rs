@@ -139,30 +139,27 @@ markers! {
     bench_bf16_step_start = 0x5157_000B;
     /// Marks its end.
     bench_bf16_step_end = 0x5157_000C;
+}
+
+// The bounded-time proof's markers (its build only).
+#[cfg(feature = "bounded-time")]
+markers! {
     /// Marks the start of an attention call of the bounded-time proof.
-    #[cfg(feature = "bounded-time")]
     bench_bounded_start = 0x5157_000D;
     /// Marks its end.
-    #[cfg(feature = "bounded-time")]
     bench_bounded_end = 0x5157_000E;
     /// Marks the start of a scored call of the bounded-time proof.
-    #[cfg(feature = "bounded-time")]
     bench_bounded_scored_start = 0x5157_000F;
     /// Marks its end.
-    #[cfg(feature = "bounded-time")]
     bench_bounded_scored_end = 0x5157_0010;
     /// Marks the start of an integer call of the bounded-time proof.
-    #[cfg(feature = "bounded-time")]
     bench_bounded_int8_start = 0x5157_0011;
     /// Marks its end.
-    #[cfg(feature = "bounded-time")]
     bench_bounded_int8_end = 0x5157_0012;
     /// Marks the start of an integer call over a long row of the
     /// bounded-time proof.
-    #[cfg(feature = "bounded-time")]
     bench_bounded_int8_long_start = 0x5157_0013;
     /// Marks its end.
-    #[cfg(feature = "bounded-time")]
     bench_bounded_int8_long_end = 0x5157_0014;
 }
 
