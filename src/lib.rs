@@ -384,7 +384,7 @@
 //!   when the maximum does not grow), the maximum is a compare-and-select
 //!   fold, every key of a block is multiplied into a candidate sum that
 //!   only an unmasked key's select keeps (a NaN in a masked value still
-//!   changes nothing, though the value is now loaded), and the end selects
+//!   changes nothing, though the value is loaded), and the end selects
 //!   among `acc / l`, NaN and 0. The log-sum-exp output (`libm`'s `logf`)
 //!   is not covered.
 //! - [`int8`]: every key's weight is computed and masked (no cutoff

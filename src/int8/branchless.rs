@@ -7,7 +7,8 @@
 //! Both the difference a mask comes from and the mask pass through
 //! [`core::hint::black_box`]: LLVM recognises a sign taken from a
 //! difference as a comparison, and `x & mask` as a select, and on the
-//! Cortex-M0 turns either into a branch (QEMU's counts showed both).
+//! Cortex-M0 turns either into a branch (without `black_box`, QEMU's
+//! instruction counts differ between inputs).
 
 /// All ones if `d < 0`, else zero, computed from `d`'s sign bit with
 /// neither seen by the optimiser (a few stores and loads).

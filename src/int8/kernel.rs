@@ -477,8 +477,9 @@ pub(crate) fn run<const DM: usize>(
 mod tests {
     use super::*;
 
-    /// The `u32` normalizers (branching and bounded) are the general one, over every total a short
-    /// row can have at its ends and on a dense grid.
+    /// The `u32` normalizers (branching and bounded) are the general one,
+    /// over every total a short row can have at its ends and on a dense
+    /// grid.
     #[test]
     fn the_u32_normalizer_is_the_general_one() {
         let mut total = 1u32 << 16;
